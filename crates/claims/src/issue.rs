@@ -1,0 +1,93 @@
+//! Signing: the web-frontend's side.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey};
+
+use crate::{Claims, KeyError, KeySettings, User};
+
+/// `{"alg":"HS256","typ":"JWT"}`, byte for byte as the contract fixes it, base64url-encoded.
+pub(crate) const HS256_HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+
+/// Why a token could not be signed (the backend failed; never the caller's input).
+#[derive(Debug, thiserror::Error)]
+#[error("signing the token failed: {0}")]
+pub struct IssueError(#[from] jsonwebtoken::errors::Error);
+
+/// Signs connection tokens with the shared key.
+pub struct TokenIssuer {
+    key: EncodingKey,
+    issuer: String,
+    audience: String,
+    ttl_secs: i64,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl_secs", &self.ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuer {
+    pub fn new(settings: &KeySettings) -> Result<Self, KeyError> {
+        let secret = settings.checked_secret()?;
+        Ok(Self {
+            key: hmac_key(secret).map_err(|_| KeyError::SecretTooShort(secret.len()))?,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            ttl_secs: i64::try_from(settings.ttl_secs).unwrap_or(i64::MAX),
+        })
+    }
+
+    /// The claims of a new token for `username`, issued at `now`.
+    pub fn claims_for(&self, username: &str, now: i64) -> Claims {
+        Claims {
+            sub: username.to_owned(),
+            user: User {
+                username: username.to_owned(),
+            },
+            iat: now,
+            exp: now.saturating_add(self.ttl_secs),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+        }
+    }
+
+    /// A signed compact JWS for `username`, issued at `now`.
+    pub fn issue(&self, username: &str, now: i64) -> Result<String, IssueError> {
+        self.sign(&self.claims_for(username, now))
+    }
+
+    /// Signs the given claims as they are.
+    pub fn sign(&self, claims: &Claims) -> Result<String, IssueError> {
+        // Serializing a struct of strings and integers cannot fail.
+        let payload = serde_json::to_vec(claims).unwrap_or_default();
+        Ok(sign_with_key(&self.key, &payload)?)
+    }
+}
+
+fn hmac_key(secret: &[u8]) -> jsonwebtoken::errors::Result<EncodingKey> {
+    EncodingKey::from_secret(secret)
+}
+
+fn sign_with_key(key: &EncodingKey, payload: &[u8]) -> jsonwebtoken::errors::Result<String> {
+    let encoded_payload = URL_SAFE_NO_PAD.encode(payload);
+    let mut token = String::with_capacity(HS256_HEADER_B64.len() + encoded_payload.len() + 45);
+    token.push_str(HS256_HEADER_B64);
+    token.push('.');
+    token.push_str(&encoded_payload);
+    let signature = jsonwebtoken::crypto::sign(token.as_bytes(), key, Algorithm::HS256)?;
+    token.push('.');
+    token.push_str(&signature);
+    Ok(token)
+}
+
+/// Signs any payload bytes with the contract's header; see [`crate::sign_raw_hs256`].
+pub(crate) fn sign_payload(secret: &[u8], payload: &[u8]) -> jsonwebtoken::errors::Result<String> {
+    sign_with_key(&hmac_key(secret)?, payload)
+}
