@@ -1,0 +1,72 @@
+//! Configuration errors: one line each, naming the key or variable, never a secret value.
+
+use figment::error::Kind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing APP_JWT__SECRET: the HS256 shared key (jwt.secret) is required")]
+    MissingSecret,
+    #[error("APP_JWT__SECRET (jwt.secret) must be at least {min} bytes, it has {0}", min = claims::MIN_SECRET_BYTES)]
+    SecretTooShort(usize),
+    #[error("APP_CONFIG names {path:?}, which cannot be read: {reason}")]
+    UnreadableFile { path: String, reason: String },
+    /// A value figment could not read into the schema (unknown key, wrong type).
+    #[error("{0}")]
+    Figment(String),
+    #[error("{key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(key: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key,
+            reason: reason.into(),
+        }
+    }
+
+    /// One line naming the key (or environment variable) and where it came from.
+    pub(crate) fn from_figment(error: figment::Error) -> Self {
+        // For an unknown field, figment's path already ends with the field's name.
+        let path = &error.path;
+        let key = path.join(".");
+        let what = match &error.kind {
+            Kind::UnknownField(..) => "unknown configuration key".to_owned(),
+            Kind::InvalidType(actual, expected) => {
+                format!("malformed value: found {actual}, expected {expected}")
+            }
+            Kind::InvalidValue(actual, expected) => {
+                format!("malformed value: found {actual}, expected {expected}")
+            }
+            // Secret values never reach an error message: serde reports types, not values.
+            // A TOML syntax error spans lines (the source excerpt): keep its first.
+            other => other
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        let line = match &error.metadata {
+            Some(metadata) if metadata.name == crate::env::METADATA_NAME => {
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                let variable = metadata.interpolate(&figment::Profile::Default, &path);
+                format!("{variable}: {what}")
+            }
+            Some(metadata) => {
+                let source = match &metadata.source {
+                    Some(source) => source.to_string(),
+                    None => metadata.name.to_string(),
+                };
+                if key.is_empty() {
+                    format!("{source}: {what}")
+                } else {
+                    format!("{key} in {source}: {what}")
+                }
+            }
+            None if key.is_empty() => what,
+            None => format!("{key}: {what}"),
+        };
+        ConfigError::Figment(line)
+    }
+}

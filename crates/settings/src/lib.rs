@@ -1,0 +1,253 @@
+//! The one configuration schema both services read, and its loader.
+//!
+//! Layers, later wins: built-in defaults → `config/default.toml` → the TOML file
+//! named by `APP_CONFIG` → `APP_<SECTION>__<KEY>` environment variables. Both
+//! services load the whole schema, so a key either of them knows is known to both,
+//! and a key neither knows is refused at start.
+
+mod env;
+mod error;
+mod load;
+pub mod telemetry;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use claims::KeySettings;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+pub use error::ConfigError;
+pub use load::{DEFAULT_FILE, figment};
+
+/// Every section of the configuration.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `development` (default) or `production`.
+    pub env: Environment,
+    pub jwt: JwtSettings,
+    pub web: WebSettings,
+    pub socket: SocketSettings,
+    pub redis: RedisSettings,
+    /// Who can log in to the web-frontend; a later layer's list replaces an earlier one.
+    pub users: Vec<UserEntry>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+/// `[jwt]`: the token both services agree on.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtSettings {
+    pub secret: Option<SecretString>,
+    pub issuer: String,
+    pub audience: String,
+    pub ttl_secs: u64,
+    pub leeway_secs: u64,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            issuer: "web-frontend".into(),
+            audience: "socket-server".into(),
+            ttl_secs: 300,
+            leeway_secs: 5,
+        }
+    }
+}
+
+/// `[web]`: the web-frontend.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSettings {
+    pub addr: String,
+    /// Where browsers reach the socket server.
+    pub socket_url: String,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".into(),
+            socket_url: "http://127.0.0.1:3000".into(),
+        }
+    }
+}
+
+/// `[socket]`: the socket-server.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocketSettings {
+    pub addr: String,
+    /// Browser origins allowed to open a socket; requests without `Origin` are allowed.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for SocketSettings {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:3000".into(),
+            allowed_origins: vec![
+                "http://127.0.0.1:8080".into(),
+                "http://localhost:8080".into(),
+            ],
+        }
+    }
+}
+
+/// `[redis]`: scale-out. Unset: embedded mode.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: Option<SecretString>,
+}
+
+/// One `[[users]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub username: String,
+    /// An argon2 PHC string, never the plain password.
+    pub password_hash: String,
+}
+
+/// The demo user of the article; refused in production.
+pub const DEMO_USERNAME: &str = "gonzalo";
+
+impl Settings {
+    /// Loads every layer from the process environment and checks the values
+    /// that need more than their type.
+    pub fn load() -> Result<Self, ConfigError> {
+        let settings: Settings = figment(std::env::vars())?
+            .extract()
+            .map_err(ConfigError::from_figment)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The checks serde cannot express. Each error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(secret) = &self.jwt.secret {
+            check_secret_length(secret)?;
+        }
+        if self.jwt.ttl_secs == 0 {
+            return Err(ConfigError::invalid("jwt.ttl_secs", "must be at least 1"));
+        }
+        if self.jwt.leeway_secs > 300 {
+            return Err(ConfigError::invalid(
+                "jwt.leeway_secs",
+                "must be at most 300",
+            ));
+        }
+        for (key, value) in [
+            ("jwt.issuer", &self.jwt.issuer),
+            ("jwt.audience", &self.jwt.audience),
+        ] {
+            if value.is_empty() {
+                return Err(ConfigError::invalid(key, "must not be empty"));
+            }
+        }
+        resolve_addr("web.addr", &self.web.addr)?;
+        resolve_addr("socket.addr", &self.socket.addr)?;
+        check_http_url("web.socket_url", &self.web.socket_url)?;
+        for origin in &self.socket.allowed_origins {
+            check_http_url("socket.allowed_origins", origin)?;
+        }
+        if self.redis.url.is_some() {
+            return Err(ConfigError::invalid(
+                "redis.url",
+                "scale-out over Redis is not available in this version; unset it to run embedded",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for user in &self.users {
+            if user.username.is_empty() || !seen.insert(user.username.as_str()) {
+                return Err(ConfigError::invalid(
+                    "users",
+                    "every [[users]] entry needs a distinct, non-empty username",
+                ));
+            }
+        }
+        if self.env == Environment::Production {
+            if self.users.iter().any(|user| user.username == DEMO_USERNAME) {
+                return Err(ConfigError::invalid(
+                    "users",
+                    "the demo user is refused when env = production",
+                ));
+            }
+            if !self.web.socket_url.starts_with("https://") {
+                return Err(ConfigError::invalid(
+                    "web.socket_url",
+                    "must be https:// when env = production",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The key settings of the token, for a service that signs or verifies.
+    /// Without a secret this is the contract's one-line refusal.
+    pub fn key_settings(&self) -> Result<KeySettings, ConfigError> {
+        let secret = self.jwt.secret.clone().ok_or(ConfigError::MissingSecret)?;
+        Ok(self.key_settings_with(secret))
+    }
+
+    /// The key settings with the given secret (the all-in-one runner's generated one).
+    pub fn key_settings_with(&self, secret: SecretString) -> KeySettings {
+        KeySettings {
+            secret,
+            issuer: self.jwt.issuer.clone(),
+            audience: self.jwt.audience.clone(),
+            ttl_secs: self.jwt.ttl_secs,
+            leeway_secs: self.jwt.leeway_secs,
+        }
+    }
+
+    /// Whether cookies must be `Secure`: the deployment is served over https,
+    /// which `web.socket_url` tells (a page over https can only reach an https
+    /// socket server, and production requires it).
+    pub fn served_over_https(&self) -> bool {
+        self.web.socket_url.starts_with("https://")
+    }
+}
+
+fn check_secret_length(secret: &SecretString) -> Result<(), ConfigError> {
+    let len = secret.expose_secret().len();
+    if len < claims::MIN_SECRET_BYTES {
+        return Err(ConfigError::SecretTooShort(len));
+    }
+    Ok(())
+}
+
+/// Resolves a `host:port` listen address; a port of 0 binds an ephemeral port.
+pub fn resolve_addr(key: &'static str, addr: &str) -> Result<SocketAddr, ConfigError> {
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| ConfigError::invalid(key, format!("{addr:?} is not a host:port address")))
+}
+
+fn check_http_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .filter(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace));
+    match rest {
+        Some(_) => Ok(()),
+        None => Err(ConfigError::invalid(
+            key,
+            format!("{url:?} is not an http(s) URL"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,295 @@
+//! The loader, each layer and each refusal, in a `figment::Jail` (its own
+//! working directory; environment variables are passed in, not set).
+
+use figment::providers::Format;
+use figment::{Figment, Jail};
+use secrecy::ExposeSecret;
+
+use super::*;
+
+const SECRET: &str = "a-shared-key-of-at-least-32-bytes!!";
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let settings: Settings = figment(vars(pairs))?
+        .extract()
+        .map_err(ConfigError::from_figment)?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+fn error(pairs: &[(&str, &str)]) -> String {
+    load(pairs).expect_err("must be refused").to_string()
+}
+
+#[test]
+fn built_in_defaults_match_the_contract() {
+    Jail::expect_with(|_| {
+        let settings = load(&[]).expect("defaults load");
+        assert!(settings.jwt.secret.is_none());
+        assert_eq!(settings.jwt.issuer, "web-frontend");
+        assert_eq!(settings.jwt.audience, "socket-server");
+        assert_eq!(settings.jwt.ttl_secs, 300);
+        assert_eq!(settings.jwt.leeway_secs, 5);
+        assert_eq!(settings.web.addr, "127.0.0.1:8080");
+        assert_eq!(settings.web.socket_url, "http://127.0.0.1:3000");
+        assert_eq!(settings.socket.addr, "127.0.0.1:3000");
+        assert_eq!(
+            settings.socket.allowed_origins,
+            ["http://127.0.0.1:8080", "http://localhost:8080"]
+        );
+        assert_eq!(settings.env, Environment::Development);
+        assert!(settings.users.is_empty());
+        Ok(())
+    });
+}
+
+#[test]
+fn layers_apply_in_order_defaults_file_app_config_env() {
+    Jail::expect_with(|jail| {
+        jail.create_dir("config")?;
+        jail.create_file(
+            DEFAULT_FILE,
+            r#"
+            [jwt]
+            ttl_secs = 100
+            issuer = "from-default-file"
+            [[users]]
+            username = "gonzalo"
+            password_hash = "$argon2id$x"
+            "#,
+        )?;
+        jail.create_file(
+            "local.toml",
+            r#"
+            [jwt]
+            ttl_secs = 200
+            [[users]]
+            username = "alice"
+            password_hash = "$argon2id$y"
+            "#,
+        )?;
+        let settings =
+            load(&[("APP_CONFIG", "local.toml"), ("APP_JWT__TTL_SECS", "60")]).expect("loads");
+        assert_eq!(settings.jwt.ttl_secs, 60, "env wins");
+        assert_eq!(settings.jwt.issuer, "from-default-file");
+        let names: Vec<&str> = settings.users.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(
+            names,
+            ["alice"],
+            "a later users list replaces the earlier one"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn the_project_default_file_holds_the_demo_user_as_an_argon2_hash() {
+    let text = include_str!("../../../config/default.toml");
+    let settings: Settings = Figment::from(figment::providers::Toml::string(text))
+        .extract()
+        .expect("parses");
+    let demo = settings
+        .users
+        .iter()
+        .find(|u| u.username == DEMO_USERNAME)
+        .expect("demo user");
+    assert!(demo.password_hash.starts_with("$argon2id$"));
+    assert!(!text.contains("password = "), "never the plain password");
+}
+
+#[test]
+fn env_strings_are_kept_verbatim() {
+    Jail::expect_with(|_| {
+        let digits = "01234567890123456789012345678901234567890123456789";
+        let settings =
+            load(&[("APP_JWT__SECRET", digits), ("APP_JWT__ISSUER", "007")]).expect("loads");
+        assert_eq!(settings.jwt.secret.expect("secret").expose_secret(), digits);
+        assert_eq!(settings.jwt.issuer, "007");
+        Ok(())
+    });
+}
+
+#[test]
+fn env_lists_are_written_as_arrays() {
+    Jail::expect_with(|_| {
+        let settings = load(&[(
+            "APP_SOCKET__ALLOWED_ORIGINS",
+            r#"["https://a.example", "https://b.example"]"#,
+        )])
+        .expect("loads");
+        assert_eq!(
+            settings.socket.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn an_unknown_env_variable_is_refused_by_name() {
+    Jail::expect_with(|_| {
+        assert_eq!(
+            error(&[("APP_JWT__SECRETS", "x")]),
+            "APP_JWT__SECRETS: unknown configuration key"
+        );
+        assert_eq!(
+            error(&[("APP_WEBB__ADDR", "x")]),
+            "APP_WEBB: unknown configuration key"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn an_unknown_file_key_is_refused_with_its_file() {
+    Jail::expect_with(|jail| {
+        jail.create_file("local.toml", "[web]\nport = 1\n")?;
+        let message = error(&[("APP_CONFIG", "local.toml")]);
+        assert!(message.starts_with("web.port in "), "{message}");
+        assert!(message.contains("local.toml"), "{message}");
+        assert!(message.ends_with("unknown configuration key"), "{message}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_malformed_value_is_refused_by_name() {
+    Jail::expect_with(|_| {
+        let message = error(&[("APP_JWT__TTL_SECS", "soon")]);
+        assert!(
+            message.starts_with("APP_JWT__TTL_SECS: malformed value"),
+            "{message}"
+        );
+        let message = error(&[("APP_JWT__TTL_SECS", "-1")]);
+        assert!(
+            message.starts_with("APP_JWT__TTL_SECS: malformed value"),
+            "{message}"
+        );
+        assert!(error(&[("APP_WEB__ADDR", "nowhere")]).starts_with("web.addr: "));
+        assert!(error(&[("APP_WEB__SOCKET_URL", "ftp://x")]).starts_with("web.socket_url: "));
+        assert!(error(&[("APP_JWT__TTL_SECS", "0")]).starts_with("jwt.ttl_secs: "));
+        assert!(error(&[("APP_ENV", "staging")]).starts_with("APP_ENV: "));
+        Ok(())
+    });
+}
+
+#[test]
+fn a_short_secret_is_refused_without_showing_it() {
+    Jail::expect_with(|_| {
+        let message = error(&[("APP_JWT__SECRET", "short-secret-value")]);
+        assert_eq!(
+            message,
+            "APP_JWT__SECRET (jwt.secret) must be at least 32 bytes, it has 18"
+        );
+        assert!(!message.contains("short-secret-value"));
+        Ok(())
+    });
+}
+
+#[test]
+fn a_missing_secret_is_refused_when_a_service_needs_it() {
+    Jail::expect_with(|_| {
+        let settings = load(&[]).expect("loads");
+        let message = settings
+            .key_settings()
+            .expect_err("needs a secret")
+            .to_string();
+        assert_eq!(
+            message,
+            "missing APP_JWT__SECRET: the HS256 shared key (jwt.secret) is required"
+        );
+        let settings = load(&[("APP_JWT__SECRET", SECRET)]).expect("loads");
+        assert_eq!(
+            settings
+                .key_settings()
+                .expect("has one")
+                .secret
+                .expose_secret(),
+            SECRET
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_missing_app_config_file_is_refused() {
+    Jail::expect_with(|_| {
+        assert!(
+            error(&[("APP_CONFIG", "nope.toml")]).starts_with("APP_CONFIG names \"nope.toml\"")
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_broken_toml_file_is_refused_with_its_name() {
+    Jail::expect_with(|jail| {
+        jail.create_file("local.toml", "[jwt\nttl_secs = 1")?;
+        let message = error(&[("APP_CONFIG", "local.toml")]);
+        assert!(message.contains("local.toml"), "{message}");
+        assert!(!message.contains('\n'), "one line: {message}");
+        Ok(())
+    });
+}
+
+#[test]
+fn redis_url_is_refused_until_scale_out_exists() {
+    Jail::expect_with(|_| {
+        assert!(
+            error(&[("APP_REDIS__URL", "redis://127.0.0.1:6379/0")]).starts_with("redis.url: ")
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn production_refuses_the_demo_user_and_plain_http() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "users.toml",
+            "[[users]]\nusername = \"gonzalo\"\npassword_hash = \"$argon2id$x\"\n",
+        )?;
+        let https = ("APP_WEB__SOCKET_URL", "https://socket.example");
+        assert!(
+            error(&[
+                ("APP_ENV", "production"),
+                ("APP_CONFIG", "users.toml"),
+                https
+            ])
+            .starts_with("users: ")
+        );
+        assert!(error(&[("APP_ENV", "production")]).starts_with("web.socket_url: "));
+        assert!(load(&[("APP_ENV", "production"), https]).is_ok());
+        Ok(())
+    });
+}
+
+#[test]
+fn duplicate_usernames_are_refused() {
+    Jail::expect_with(|jail| {
+        let entry = "[[users]]\nusername = \"a\"\npassword_hash = \"$argon2id$x\"\n";
+        jail.create_file("users.toml", &format!("{entry}{entry}"))?;
+        assert!(error(&[("APP_CONFIG", "users.toml")]).starts_with("users: "));
+        Ok(())
+    });
+}
+
+#[test]
+fn cookies_are_secure_when_the_deployment_is_https() {
+    Jail::expect_with(|_| {
+        assert!(!load(&[]).expect("loads").served_over_https());
+        assert!(
+            load(&[("APP_WEB__SOCKET_URL", "https://s.example")])
+                .expect("loads")
+                .served_over_https()
+        );
+        Ok(())
+    });
+}
