@@ -57,13 +57,19 @@ fn b64(value: &Value) -> String {
 fn signed_with_header(header: &Value, payload: &Value) -> String {
     let signing_input = format!("{}.{}", b64(header), b64(payload));
     let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).expect("key");
-    let signature = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
-        .expect("sign");
+    let signature = jsonwebtoken::crypto::sign(
+        signing_input.as_bytes(),
+        &key,
+        jsonwebtoken::Algorithm::HS256,
+    )
+    .expect("sign");
     format!("{signing_input}.{signature}")
 }
 
 fn refusal(token: &str) -> VerifyError {
-    verifier().verify(token, NOW).expect_err("token must be refused")
+    verifier()
+        .verify(token, NOW)
+        .expect_err("token must be refused")
 }
 
 #[test]
@@ -71,7 +77,12 @@ fn exactly_one_crypto_backend_is_compiled_in() {
     // jsonwebtoken compiles with none or both backends and panics at the first
     // sign; this fails the build's tests instead.
     assert!(jsonwebtoken::crypto::CryptoProvider::try_get_default().is_some());
-    assert!(TokenIssuer::new(&settings()).expect("issuer").issue("gonzalo", NOW).is_ok());
+    assert!(
+        TokenIssuer::new(&settings())
+            .expect("issuer")
+            .issue("gonzalo", NOW)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -79,17 +90,34 @@ fn an_issued_token_round_trips_through_the_verifier() {
     let issuer = TokenIssuer::new(&settings()).expect("issuer");
     let token = issuer.issue("gonzalo", NOW).expect("token");
     let claims = verifier().verify(&token, NOW + 10).expect("valid");
-    assert_eq!(claims, VerifiedClaims { username: "gonzalo".into(), expires_at: NOW + 300 });
+    assert_eq!(
+        claims,
+        VerifiedClaims {
+            username: "gonzalo".into(),
+            expires_at: NOW + 300
+        }
+    );
 }
 
 #[test]
 fn issued_tokens_have_the_exact_header_and_every_claim() {
     use base64::Engine as _;
-    let token = TokenIssuer::new(&settings()).expect("issuer").issue("gonzalo", NOW).expect("token");
+    let token = TokenIssuer::new(&settings())
+        .expect("issuer")
+        .issue("gonzalo", NOW)
+        .expect("token");
     let mut parts = token.split('.');
-    let decode = |part: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).expect("base64");
-    assert_eq!(decode(parts.next().expect("header")), br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload: Value = serde_json::from_slice(&decode(parts.next().expect("payload"))).expect("json");
+    let decode = |part: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .expect("base64")
+    };
+    assert_eq!(
+        decode(parts.next().expect("header")),
+        br#"{"alg":"HS256","typ":"JWT"}"#
+    );
+    let payload: Value =
+        serde_json::from_slice(&decode(parts.next().expect("payload"))).expect("json");
     assert_eq!(payload["sub"], "gonzalo");
     assert_eq!(payload["user"], json!({"username": "gonzalo"}));
     assert_eq!(payload["iat"], NOW);
@@ -102,13 +130,20 @@ fn issued_tokens_have_the_exact_header_and_every_claim() {
 #[test]
 fn every_token_gets_its_own_jti() {
     let issuer = TokenIssuer::new(&settings()).expect("issuer");
-    assert_ne!(issuer.claims_for("gonzalo", NOW).jti, issuer.claims_for("gonzalo", NOW).jti);
+    assert_ne!(
+        issuer.claims_for("gonzalo", NOW).jti,
+        issuer.claims_for("gonzalo", NOW).jti
+    );
 }
 
 #[test]
 fn a_token_from_another_library_with_another_header_order_is_accepted() {
     let header = json!({"typ": "JWT", "alg": "HS256"});
-    assert!(verifier().verify(&signed_with_header(&header, &valid_payload()), NOW).is_ok());
+    assert!(
+        verifier()
+            .verify(&signed_with_header(&header, &valid_payload()), NOW)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -123,7 +158,11 @@ fn kid_jku_x5u_and_jwk_headers_are_ignored() {
         "alg": "HS256", "kid": "../../etc/passwd", "jku": "http://127.0.0.1:1/jwks",
         "x5u": "http://127.0.0.1:1/x5u", "jwk": {"kty": "oct", "k": "AAAA"},
     });
-    assert!(verifier().verify(&signed_with_header(&header, &valid_payload()), NOW).is_ok());
+    assert!(
+        verifier()
+            .verify(&signed_with_header(&header, &valid_payload()), NOW)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -138,27 +177,44 @@ fn a_tampered_payload_is_refused() {
     let mut parts: Vec<&str> = token.split('.').collect();
     let forged = b64(&with(valid_payload(), "sub", json!("admin")));
     parts[1] = &forged;
-    assert_eq!(refusal(&parts.join(".")), VerifyError::Invalid(Invalid::BadSignature));
+    assert_eq!(
+        refusal(&parts.join(".")),
+        VerifyError::Invalid(Invalid::BadSignature)
+    );
 }
 
 #[test]
 fn any_other_alg_is_refused() {
     for alg in ["none", "HS384", "HS512", "RS256", "EdDSA", "hs256", ""] {
         let token = signed_with_header(&json!({"alg": alg, "typ": "JWT"}), &valid_payload());
-        assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::WrongAlgorithm), "alg {alg}");
+        assert_eq!(
+            refusal(&token),
+            VerifyError::Invalid(Invalid::WrongAlgorithm),
+            "alg {alg}"
+        );
     }
 }
 
 #[test]
 fn an_unsigned_alg_none_token_is_refused() {
-    let token = format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&valid_payload()));
-    assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::WrongAlgorithm));
+    let token = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none"})),
+        b64(&valid_payload())
+    );
+    assert_eq!(
+        refusal(&token),
+        VerifyError::Invalid(Invalid::WrongAlgorithm)
+    );
 }
 
 #[test]
 fn a_missing_alg_is_refused() {
     let token = signed_with_header(&json!({"typ": "JWT"}), &valid_payload());
-    assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::WrongAlgorithm));
+    assert_eq!(
+        refusal(&token),
+        VerifyError::Invalid(Invalid::WrongAlgorithm)
+    );
 }
 
 #[test]
@@ -166,7 +222,10 @@ fn any_crit_header_is_refused() {
     for crit in [json!(["exp"]), json!([]), Value::Null] {
         let header = json!({"alg": "HS256", "crit": crit});
         let token = signed_with_header(&header, &valid_payload());
-        assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::CriticalHeader));
+        assert_eq!(
+            refusal(&token),
+            VerifyError::Invalid(Invalid::CriticalHeader)
+        );
     }
 }
 
@@ -181,7 +240,11 @@ fn malformed_tokens_are_refused() {
         format!("{valid}.extra"),
         valid.replacen('.', "", 1),
         format!("!!{valid}"),
-        format!("{}.{}", b64(&json!(["alg", "HS256"])), valid.split_once('.').expect("dot").1),
+        format!(
+            "{}.{}",
+            b64(&json!(["alg", "HS256"])),
+            valid.split_once('.').expect("dot").1
+        ),
     ];
     for token in cases {
         assert!(
@@ -200,7 +263,10 @@ fn an_oversized_token_is_refused_before_parsing() {
 #[test]
 fn a_payload_that_is_not_a_json_object_is_refused() {
     for payload in [json!(["gonzalo", NOW]), json!("gonzalo"), json!(null)] {
-        assert_eq!(refusal(&signed(&payload)), VerifyError::Invalid(Invalid::MalformedClaims));
+        assert_eq!(
+            refusal(&signed(&payload)),
+            VerifyError::Invalid(Invalid::MalformedClaims)
+        );
     }
 }
 
@@ -208,22 +274,38 @@ fn a_payload_that_is_not_a_json_object_is_refused() {
 fn each_required_claim_is_required() {
     for claim in ["sub", "exp", "iat", "iss", "aud"] {
         let token = signed(&without(valid_payload(), claim));
-        assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::MissingClaim(claim)), "{claim}");
+        assert_eq!(
+            refusal(&token),
+            VerifyError::Invalid(Invalid::MissingClaim(claim)),
+            "{claim}"
+        );
     }
 }
 
 #[test]
 fn claims_of_the_wrong_type_are_refused() {
-    for (claim, value) in [("sub", json!(42)), ("exp", json!("soon")), ("iat", json!(true)), ("aud", json!([1]))] {
+    for (claim, value) in [
+        ("sub", json!(42)),
+        ("exp", json!("soon")),
+        ("iat", json!(true)),
+        ("aud", json!([1])),
+    ] {
         let token = signed(&with(valid_payload(), claim, value));
-        assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::MalformedClaims), "{claim}");
+        assert_eq!(
+            refusal(&token),
+            VerifyError::Invalid(Invalid::MalformedClaims),
+            "{claim}"
+        );
     }
 }
 
 #[test]
 fn an_empty_sub_is_refused() {
     let token = signed(&with(valid_payload(), "sub", json!("")));
-    assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::MissingClaim("sub")));
+    assert_eq!(
+        refusal(&token),
+        VerifyError::Invalid(Invalid::MissingClaim("sub"))
+    );
 }
 
 #[test]
@@ -235,14 +317,24 @@ fn a_wrong_issuer_is_refused() {
 #[test]
 fn a_wrong_audience_is_refused() {
     let token = signed(&with(valid_payload(), "aud", json!("another-service")));
-    assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::WrongAudience));
+    assert_eq!(
+        refusal(&token),
+        VerifyError::Invalid(Invalid::WrongAudience)
+    );
     let token = signed(&with(valid_payload(), "aud", json!(["a", "b"])));
-    assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::WrongAudience));
+    assert_eq!(
+        refusal(&token),
+        VerifyError::Invalid(Invalid::WrongAudience)
+    );
 }
 
 #[test]
 fn an_audience_array_holding_ours_is_accepted() {
-    let token = signed(&with(valid_payload(), "aud", json!(["other", "socket-server"])));
+    let token = signed(&with(
+        valid_payload(),
+        "aud",
+        json!(["other", "socket-server"]),
+    ));
     assert!(verifier().verify(&token, NOW).is_ok());
 }
 
@@ -263,16 +355,39 @@ fn exp_is_checked_with_the_leeway() {
 
 #[test]
 fn fractional_numeric_dates_are_accepted() {
-    let payload = with(with(valid_payload(), "iat", json!(NOW as f64 + 0.5)), "exp", json!(NOW as f64 + 60.25));
-    assert_eq!(verifier().verify(&signed(&payload), NOW).expect("valid").expires_at, NOW + 60);
+    let payload = with(
+        with(valid_payload(), "iat", json!(NOW as f64 + 0.5)),
+        "exp",
+        json!(NOW as f64 + 60.25),
+    );
+    assert_eq!(
+        verifier()
+            .verify(&signed(&payload), NOW)
+            .expect("valid")
+            .expires_at,
+        NOW + 60
+    );
 }
 
 #[test]
 fn an_expired_token_with_another_fault_is_not_valid_rather_than_expired() {
-    let payload = with(with(valid_payload(), "exp", json!(NOW - 60)), "aud", json!("other"));
-    assert_eq!(refusal(&signed(&payload)), VerifyError::Invalid(Invalid::WrongAudience));
-    let forged = sign_raw_hs256(b"another-key-another-key-another-key!", &with(valid_payload(), "exp", json!(NOW - 60)));
-    assert_eq!(refusal(&forged), VerifyError::Invalid(Invalid::BadSignature));
+    let payload = with(
+        with(valid_payload(), "exp", json!(NOW - 60)),
+        "aud",
+        json!("other"),
+    );
+    assert_eq!(
+        refusal(&signed(&payload)),
+        VerifyError::Invalid(Invalid::WrongAudience)
+    );
+    let forged = sign_raw_hs256(
+        b"another-key-another-key-another-key!",
+        &with(valid_payload(), "exp", json!(NOW - 60)),
+    );
+    assert_eq!(
+        refusal(&forged),
+        VerifyError::Invalid(Invalid::BadSignature)
+    );
 }
 
 #[test]
@@ -288,46 +403,93 @@ fn iat_in_the_future_is_refused_beyond_the_leeway() {
     let token = signed(&with(valid_payload(), "iat", json!(NOW + 5)));
     assert!(verifier().verify(&token, NOW).is_ok());
     let token = signed(&with(valid_payload(), "iat", json!(NOW + 6)));
-    assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::IssuedInFuture));
+    assert_eq!(
+        refusal(&token),
+        VerifyError::Invalid(Invalid::IssuedInFuture)
+    );
 }
 
 #[test]
 fn user_is_optional() {
     let token = signed(&without(valid_payload(), "user"));
-    assert_eq!(verifier().verify(&token, NOW).expect("valid").username, "gonzalo");
+    assert_eq!(
+        verifier().verify(&token, NOW).expect("valid").username,
+        "gonzalo"
+    );
 }
 
 #[test]
 fn a_present_user_must_name_the_same_user_as_sub() {
-    for user in [json!({"username": "admin"}), json!({}), json!("gonzalo"), Value::Null, json!({"username": 1})] {
+    for user in [
+        json!({"username": "admin"}),
+        json!({}),
+        json!("gonzalo"),
+        Value::Null,
+        json!({"username": 1}),
+    ] {
         let token = signed(&with(valid_payload(), "user", user.clone()));
-        assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::UserMismatch), "user {user}");
+        assert_eq!(
+            refusal(&token),
+            VerifyError::Invalid(Invalid::UserMismatch),
+            "user {user}"
+        );
     }
 }
 
 #[test]
 fn identity_is_sub() {
-    let payload = with(with(valid_payload(), "sub", json!("alice")), "user", json!({"username": "alice"}));
-    assert_eq!(verifier().verify(&signed(&payload), NOW).expect("valid").username, "alice");
+    let payload = with(
+        with(valid_payload(), "sub", json!("alice")),
+        "user",
+        json!({"username": "alice"}),
+    );
+    assert_eq!(
+        verifier()
+            .verify(&signed(&payload), NOW)
+            .expect("valid")
+            .username,
+        "alice"
+    );
 }
 
 #[test]
 fn a_short_secret_is_refused_when_building() {
     let mut short = settings();
     short.secret = SecretString::from("too-short");
-    assert_eq!(TokenIssuer::new(&short).err(), Some(KeyError::SecretTooShort(9)));
-    assert_eq!(TokenVerifier::new(&short).err(), Some(KeyError::SecretTooShort(9)));
+    assert_eq!(
+        TokenIssuer::new(&short).err(),
+        Some(KeyError::SecretTooShort(9))
+    );
+    assert_eq!(
+        TokenVerifier::new(&short).err(),
+        Some(KeyError::SecretTooShort(9))
+    );
 }
 
 #[test]
 fn only_two_client_messages_exist() {
-    assert_eq!(VerifyError::Invalid(Invalid::BadSignature).to_string(), "not valid token");
-    assert_eq!(VerifyError::Invalid(Invalid::MissingClaim("sub")).reason().to_string(), "missing claim");
-    assert_eq!(Invalid::MissingClaim("sub").to_string(), "missing claim sub");
+    assert_eq!(
+        VerifyError::Invalid(Invalid::BadSignature).to_string(),
+        "not valid token"
+    );
+    assert_eq!(
+        VerifyError::Invalid(Invalid::MissingClaim("sub"))
+            .reason()
+            .to_string(),
+        "missing claim"
+    );
+    assert_eq!(
+        Invalid::MissingClaim("sub").to_string(),
+        "missing claim sub"
+    );
 }
 
 #[test]
 fn debug_output_never_shows_the_key() {
-    let shown = format!("{:?} {:?}", TokenIssuer::new(&settings()).expect("issuer"), verifier());
+    let shown = format!(
+        "{:?} {:?}",
+        TokenIssuer::new(&settings()).expect("issuer"),
+        verifier()
+    );
     assert!(!shown.contains(SECRET));
 }

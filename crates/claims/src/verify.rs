@@ -3,8 +3,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
-use serde::de::{Deserializer, IgnoredAny};
 use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny};
 
 use crate::{Invalid, KeyError, KeySettings, MAX_TOKEN_BYTES, VerifiedClaims, VerifyError};
 
@@ -64,7 +64,12 @@ impl TokenVerifier {
             return Err(Invalid::CriticalHeader.into());
         }
         let signed_part = &token[..header_and_payload_len(token)];
-        match jsonwebtoken::crypto::verify(signature, signed_part.as_bytes(), &self.key, Algorithm::HS256) {
+        match jsonwebtoken::crypto::verify(
+            signature,
+            signed_part.as_bytes(),
+            &self.key,
+            Algorithm::HS256,
+        ) {
             Ok(true) => {}
             Ok(false) => return Err(Invalid::BadSignature.into()),
             Err(_) => return Err(Invalid::Malformed.into()),
@@ -75,7 +80,10 @@ impl TokenVerifier {
     }
 
     fn check_claims(&self, claims: RawClaims, now: f64) -> Result<VerifiedClaims, VerifyError> {
-        let sub = claims.sub.filter(|sub| !sub.is_empty()).ok_or(Invalid::MissingClaim("sub"))?;
+        let sub = claims
+            .sub
+            .filter(|sub| !sub.is_empty())
+            .ok_or(Invalid::MissingClaim("sub"))?;
         let exp = claims.exp.ok_or(Invalid::MissingClaim("exp"))?;
         let iat = claims.iat.ok_or(Invalid::MissingClaim("iat"))?;
         let iss = claims.iss.ok_or(Invalid::MissingClaim("iss"))?;
@@ -173,6 +181,8 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error>
     IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
-fn some_value<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<serde_json::Value>, D::Error> {
+fn some_value<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
     serde_json::Value::deserialize(deserializer).map(Some)
 }

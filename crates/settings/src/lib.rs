@@ -8,6 +8,7 @@
 mod env;
 mod error;
 mod load;
+mod signal;
 pub mod telemetry;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -18,6 +19,7 @@ use serde::Deserialize;
 
 pub use error::ConfigError;
 pub use load::{DEFAULT_FILE, figment};
+pub use signal::shutdown_signal;
 
 /// Every section of the configuration.
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -1,0 +1,108 @@
+//! The one connect middleware: a socket is connected only with a valid token.
+
+use std::sync::Arc;
+
+use claims::VerifyError;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, State, TryData};
+
+use crate::AppState;
+
+/// Who a socket belongs to, from its verified token. Kept in the socket's
+/// extensions; small on purpose (the raw token is not kept).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub username: Arc<str>,
+    /// The token's `exp`, seconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+/// A refused handshake. `Display` is what the client's `connect_error` shows.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AuthError {
+    #[error("not valid token")]
+    Missing,
+    #[error(transparent)]
+    Refused(#[from] VerifyError),
+}
+
+impl AuthError {
+    fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing token",
+            AuthError::Refused(error) => error.reason(),
+        }
+    }
+}
+
+/// Reads the token (the `auth` payload first, then the `token` query parameter
+/// of the article's client), verifies it and keeps the identity on the socket.
+pub(crate) async fn authenticate<A: Adapter>(
+    socket: SocketRef<A>,
+    State(state): State<Arc<AppState>>,
+    TryData(auth): TryData<serde_json::Value>,
+) -> Result<(), AuthError> {
+    let result = match token_from_auth(auth.as_ref().ok()).or_else(|| token_from_query(socket.req_parts().uri.query())) {
+        None => Err(AuthError::Missing),
+        Some(token) => state
+            .verifier
+            .verify(&token, claims::unix_now())
+            .map_err(AuthError::from),
+    };
+    match result {
+        Ok(claims) => {
+            socket.extensions.insert(Identity {
+                username: Arc::from(claims.username),
+                expires_at: claims.expires_at,
+            });
+            Ok(())
+        }
+        Err(error) => {
+            // Never the token itself: only why it was refused.
+            tracing::debug!(sid = %socket.id, reason = error.reason(), "handshake refused");
+            Err(error)
+        }
+    }
+}
+
+/// `{"token": "…"}` with a non-empty string; anything else means "look at the query".
+fn token_from_auth(auth: Option<&serde_json::Value>) -> Option<String> {
+    auth?
+        .get("token")?
+        .as_str()
+        .filter(|token| !token.is_empty())
+        .map(str::to_owned)
+}
+
+fn token_from_query(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(name, _)| name == "token")
+        .map(|(_, token)| token.into_owned())
+        .filter(|token| !token.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_auth_payload_wins_when_it_holds_a_non_empty_string() {
+        assert_eq!(token_from_auth(Some(&json!({"token": "a.b.c"}))), Some("a.b.c".into()));
+        assert_eq!(token_from_auth(Some(&json!({"token": ""}))), None);
+        assert_eq!(token_from_auth(Some(&json!({"token": 42}))), None);
+        assert_eq!(token_from_auth(Some(&json!({"other": "x"}))), None);
+        assert_eq!(token_from_auth(Some(&json!("a.b.c"))), None);
+        assert_eq!(token_from_auth(None), None);
+    }
+
+    #[test]
+    fn the_query_token_is_decoded() {
+        assert_eq!(token_from_query(Some("EIO=4&transport=polling&token=a.b.c")), Some("a.b.c".into()));
+        assert_eq!(token_from_query(Some("token=a%2Eb.c&token=second")), Some("a.b.c".into()));
+        assert_eq!(token_from_query(Some("EIO=4&token=")), None);
+        assert_eq!(token_from_query(Some("EIO=4")), None);
+        assert_eq!(token_from_query(None), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! The web-frontend: logs users in (a server-side session behind a cookie) and
+//! issues the tokens the socket-server accepts.
+
+mod error;
+mod origin;
+mod pages;
+mod session_store;
+mod templates;
+mod token;
+pub mod users;
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use claims::TokenIssuer;
+use secrecy::ExposeSecret as _;
+use settings::Settings;
+
+pub use session_store::MemorySessionStore;
+
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "authbridge_session";
+
+/// What every request handler shares (read-only after start).
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) issuer: TokenIssuer,
+    pub(crate) users: users::UserDirectory,
+    pub(crate) templates: tera::Tera,
+    pub(crate) socket_url: String,
+}
+
+/// A bound, not yet running web-frontend.
+pub struct Application {
+    server: Server,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Checks the settings, loads the templates once, binds `web.addr`. Nothing
+    /// is served until [`Application::run_until`].
+    pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let key_settings = settings.key_settings()?;
+        let issuer = TokenIssuer::new(&key_settings).context("jwt.secret")?;
+        let state = web::Data::new(AppState {
+            issuer,
+            users: users::UserDirectory::from_settings(&settings.users)?,
+            templates: templates::load()?,
+            socket_url: settings.web.socket_url.clone(),
+        });
+        // The cookie only carries a random session key; it is also encrypted, with
+        // a key derived (HKDF, its own purpose string) from the shared secret so
+        // that every web-frontend node reads every node's cookies.
+        let cookie_key = Key::derive_from(key_settings.secret.expose_secret().as_bytes());
+        let store = MemorySessionStore::default();
+        let secure = settings.served_over_https();
+        let socket_url = settings.web.socket_url.clone();
+
+        let addr = settings::resolve_addr("web.addr", &settings.web.addr)?;
+        let listener = TcpListener::bind(addr).with_context(|| format!("web.addr: cannot listen on {addr}"))?;
+        let local_addr = listener.local_addr()?;
+
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(
+                    SessionMiddleware::builder(store.clone(), cookie_key.clone())
+                        .cookie_name(SESSION_COOKIE.to_owned())
+                        .cookie_http_only(true)
+                        .cookie_same_site(SameSite::Lax)
+                        .cookie_secure(secure)
+                        .cookie_content_security(CookieContentSecurity::Private)
+                        .session_lifecycle(BrowserSession::default())
+                        .build(),
+                )
+                .wrap(origin::security_headers(&socket_url))
+                .configure(routes)
+        })
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Self { server, local_addr })
+    }
+
+    /// The address really bound (port 0 in the settings becomes a real port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(settings::shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets the
+    /// requests in flight finish (up to 10 s).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        tracing::info!("listening on http://{}", self.local_addr);
+        let server = tokio::spawn(self.server);
+        tokio::select! {
+            result = server => return result.unwrap_or_else(|join| Err(std::io::Error::other(join))),
+            () = shutdown => tracing::info!("web-frontend stopping"),
+        }
+        handle.stop(true).await;
+        Ok(())
+    }
+}
+
+/// Every route of the web-frontend, in one place.
+fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/", web::get().to(pages::home))
+        .route("/login", web::get().to(pages::login_form_or_basic))
+        .route("/login", web::post().to(pages::log_in))
+        .route("/logout", web::post().to(pages::log_out))
+        .route("/private", web::get().to(pages::private))
+        .route("/getIoConnectionToken", web::get().to(token::get_io_connection_token))
+        .route("/static/app.css", web::get().to(pages::stylesheet))
+        .route("/healthz", web::get().to(|| async { "ok" }))
+        .default_service(web::to(pages::not_found))
+        .app_data(web::FormConfig::default().limit(16 * 1024));
+}

@@ -1,0 +1,67 @@
+//! `web-frontend`: serves the site; `web-frontend hash-password` and
+//! `web-frontend generate-secret` help write its configuration.
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::process::ExitCode;
+
+use settings::Settings;
+use web_frontend::Application;
+
+const USAGE: &str = "usage: web-frontend [serve | hash-password | generate-secret | --help]
+
+  serve            run the web-frontend (default); configuration: config/default.toml,
+                   the TOML file named by APP_CONFIG, APP_<SECTION>__<KEY> variables
+  hash-password    read a password on stdin, print its argon2id hash for [[users]]
+  generate-secret  print a random 256-bit shared key for APP_JWT__SECRET";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let command = std::env::args().nth(1);
+    let result = match command.as_deref() {
+        None | Some("serve") => serve().await,
+        Some("hash-password") => hash_password(),
+        Some("generate-secret") => {
+            write_line(&web_frontend::users::generate_secret());
+            Ok(())
+        }
+        Some("--help" | "-h" | "help") => {
+            write_line(USAGE);
+            Ok(())
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown command {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("web-frontend: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    settings::telemetry::init();
+    let settings = Settings::load()?;
+    let app = Application::build(&settings)?;
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+fn hash_password() -> anyhow::Result<()> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("password (echoed; end with Enter):");
+    }
+    let mut password = String::new();
+    std::io::stdin().lock().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        anyhow::bail!("empty password");
+    }
+    write_line(&web_frontend::users::hash_password(password)?);
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "these commands print their result for the operator")]
+fn write_line(text: &str) {
+    println!("{text}");
+}

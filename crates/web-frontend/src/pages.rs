@@ -1,0 +1,190 @@
+//! The HTML pages and the login/logout flow.
+
+use actix_session::Session;
+use actix_web::http::header::{self, ContentType};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use tera::Context;
+
+use crate::error::WebError;
+use crate::origin::is_same_origin_post;
+use crate::AppState;
+
+/// The session key holding the logged-in username.
+const USERNAME_KEY: &str = "username";
+
+/// Longest username or password looked at; anything longer cannot be valid
+/// and is not worth an argon2 run.
+const MAX_CREDENTIAL_BYTES: usize = 1024;
+
+pub(crate) fn logged_in_user(session: &Session) -> Result<Option<String>, WebError> {
+    Ok(session.get::<String>(USERNAME_KEY)?)
+}
+
+fn render(state: &AppState, status: StatusCode, template: &str, context: &Context) -> Result<HttpResponse, WebError> {
+    let body = state.templates.render(template, context)?;
+    Ok(HttpResponse::build(status).content_type(ContentType::html()).body(body))
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+}
+
+pub(crate) async fn home(state: web::Data<AppState>, session: Session) -> Result<HttpResponse, WebError> {
+    let mut context = Context::new();
+    context.insert("username", &logged_in_user(&session)?);
+    render(&state, StatusCode::OK, "home.html", &context)
+}
+
+pub(crate) async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(crate::templates::STYLESHEET)
+}
+
+pub(crate) async fn not_found(state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    render(&state, StatusCode::NOT_FOUND, "not_found.html", &Context::new())
+}
+
+/// `GET /login`: with `Authorization: Basic` it logs in (the article's way);
+/// without, it shows the form.
+pub(crate) async fn login_form_or_basic(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, WebError> {
+    let Some(authorization) = request.headers().get(header::AUTHORIZATION) else {
+        return login_page(&state, StatusCode::OK, "", None);
+    };
+    let credentials = authorization.to_str().ok().and_then(basic_credentials);
+    let logged_in = match credentials {
+        Some((username, password)) => check_password(&state, username.clone(), password).await?.then_some(username),
+        None => None,
+    };
+    match logged_in {
+        Some(username) => start_session(&session, username),
+        None => Ok(HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="site_login""#))
+            .content_type(ContentType::plaintext())
+            .body("wrong username or password")),
+    }
+}
+
+/// `username:password` from a `Basic` credential (RFC 7617); `None` when malformed.
+fn basic_credentials(authorization: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = authorization.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (username, password) = decoded.split_once(':')?;
+    Some((username.to_owned(), password.to_owned()))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /login`: the form. A wrong password shows the form again with the
+/// error and the username kept.
+pub(crate) async fn log_in(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, WebError> {
+    if !is_same_origin_post(&request) {
+        return Ok(forbidden_cross_site());
+    }
+    let LoginForm { username, password } = form.into_inner();
+    if check_password(&state, username.clone(), password).await? {
+        return start_session(&session, username);
+    }
+    login_page(&state, StatusCode::UNAUTHORIZED, &username, Some("Wrong username or password."))
+}
+
+/// `POST /logout`: the session is deleted from the store, so the old cookie,
+/// replayed, finds nothing.
+pub(crate) async fn log_out(request: HttpRequest, session: Session) -> HttpResponse {
+    if !is_same_origin_post(&request) {
+        return forbidden_cross_site();
+    }
+    if let Ok(Some(username)) = logged_in_user(&session) {
+        tracing::info!(%username, "logged out");
+    }
+    session.purge();
+    see_other("/")
+}
+
+pub(crate) async fn private(state: web::Data<AppState>, session: Session) -> Result<HttpResponse, WebError> {
+    let Some(username) = logged_in_user(&session)? else {
+        return Ok(see_other("/login"));
+    };
+    let mut context = Context::new();
+    context.insert("username", &username);
+    context.insert("socket_url", &state.socket_url);
+    render(&state, StatusCode::OK, "private.html", &context)
+}
+
+fn login_page(state: &AppState, status: StatusCode, username: &str, error: Option<&str>) -> Result<HttpResponse, WebError> {
+    let mut context = Context::new();
+    context.insert("username", username);
+    context.insert("error", &error);
+    render(state, status, "login.html", &context)
+}
+
+fn forbidden_cross_site() -> HttpResponse {
+    HttpResponse::Forbidden()
+        .content_type(ContentType::plaintext())
+        .body("cross-site request refused")
+}
+
+/// A fresh session id on login (no session fixation), holding the username.
+fn start_session(session: &Session, username: String) -> Result<HttpResponse, WebError> {
+    session.renew();
+    session.insert(USERNAME_KEY, &username)?;
+    tracing::info!(%username, "logged in");
+    Ok(see_other("/private"))
+}
+
+/// Runs argon2 on the blocking pool: it takes tens of milliseconds of CPU.
+async fn check_password(state: &web::Data<AppState>, username: String, password: String) -> Result<bool, WebError> {
+    if username.len() > MAX_CREDENTIAL_BYTES || password.len() > MAX_CREDENTIAL_BYTES {
+        return Ok(false);
+    }
+    let state = state.clone();
+    let valid = web::block(move || state.users.verify(&username, &password))
+        .await
+        .map_err(|error| WebError::PasswordCheck(anyhow::anyhow!("{error}")))?;
+    if !valid {
+        tracing::info!("login failed");
+    }
+    Ok(valid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_parsed_strictly() {
+        let encoded = STANDARD.encode("gonzalo:pass:word");
+        assert_eq!(
+            basic_credentials(&format!("Basic {encoded}")),
+            Some(("gonzalo".into(), "pass:word".into()))
+        );
+        assert_eq!(basic_credentials(&format!("basic {encoded}")).map(|c| c.0), Some("gonzalo".into()));
+        assert_eq!(basic_credentials("Basic !!!"), None);
+        assert_eq!(basic_credentials(&format!("Basic {}", STANDARD.encode("no-colon"))), None);
+        assert_eq!(basic_credentials(&format!("Bearer {encoded}")), None);
+        assert_eq!(basic_credentials("Basic"), None);
+    }
+}

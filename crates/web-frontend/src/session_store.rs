@@ -1,0 +1,113 @@
+//! Sessions held in this process (embedded mode): logout deletes the entry, so
+//! a replayed old cookie finds nothing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key};
+use actix_web::cookie::time::Duration;
+
+type SessionState = HashMap<String, String>;
+
+/// At most this many live sessions; past it the one closest to expiry is
+/// dropped, so a flood of logins cannot exhaust memory.
+const MAX_SESSIONS: usize = 100_000;
+
+#[derive(Clone, Debug, Default)]
+pub struct MemorySessionStore {
+    sessions: Arc<Mutex<HashMap<String, Entry>>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    state: SessionState,
+    expires_at: Instant,
+}
+
+impl MemorySessionStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        // A panic while holding the lock leaves a map that is still consistent.
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Number of sessions held (expired ones not yet swept included).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn deadline(ttl: &Duration) -> Instant {
+    let ttl = std::time::Duration::try_from(*ttl).unwrap_or_default();
+    Instant::now() + ttl
+}
+
+fn make_room(sessions: &mut HashMap<String, Entry>) {
+    if sessions.len() < MAX_SESSIONS {
+        return;
+    }
+    let now = Instant::now();
+    sessions.retain(|_, entry| entry.expires_at > now);
+    if sessions.len() >= MAX_SESSIONS {
+        let oldest = sessions.iter().min_by_key(|(_, entry)| entry.expires_at).map(|(key, _)| key.clone());
+        if let Some(oldest) = oldest {
+            sessions.remove(&oldest);
+        }
+    }
+}
+
+impl SessionStore for MemorySessionStore {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        let mut sessions = self.lock();
+        match sessions.get(session_key.as_ref()) {
+            Some(entry) if entry.expires_at > Instant::now() => Ok(Some(entry.state.clone())),
+            Some(_) => {
+                sessions.remove(session_key.as_ref());
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn save(&self, state: SessionState, ttl: &Duration) -> Result<SessionKey, SaveError> {
+        let key = generate_session_key();
+        let mut sessions = self.lock();
+        make_room(&mut sessions);
+        sessions.insert(key.as_ref().to_owned(), Entry { state, expires_at: deadline(ttl) });
+        Ok(key)
+    }
+
+    async fn update(&self, session_key: SessionKey, state: SessionState, ttl: &Duration) -> Result<SessionKey, UpdateError> {
+        let mut sessions = self.lock();
+        match sessions.get_mut(session_key.as_ref()) {
+            Some(entry) => {
+                *entry = Entry { state, expires_at: deadline(ttl) };
+                Ok(session_key)
+            }
+            // Gone meanwhile (logged out elsewhere, expired): a fresh key, never the old one.
+            None => {
+                drop(sessions);
+                self.save(state, ttl).await.map_err(|error| match error {
+                    SaveError::Serialization(e) => UpdateError::Serialization(e),
+                    SaveError::Other(e) => UpdateError::Other(e),
+                })
+            }
+        }
+    }
+
+    async fn update_ttl(&self, session_key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
+        if let Some(entry) = self.lock().get_mut(session_key.as_ref()) {
+            entry.expires_at = deadline(ttl);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
+        self.lock().remove(session_key.as_ref());
+        Ok(())
+    }
+}
