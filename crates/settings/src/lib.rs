@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 pub use error::ConfigError;
 pub use load::{DEFAULT_FILE, figment};
-pub use signal::shutdown_signal;
+pub use signal::{announce_listening, shutdown_signal};
 
 /// Every section of the configuration.
 #[derive(Clone, Debug, Default, Deserialize)]

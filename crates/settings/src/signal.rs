@@ -1,4 +1,20 @@
-//! The signals that stop a service.
+//! The start and stop of a service: its `listening on` line, and the signals that stop it.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+
+/// Prints the contract's `listening on http://ADDR` line, alone on stdout, once
+/// the listener is bound (connections queue from then on). Scripts and tests
+/// wait for this line instead of sleeping.
+#[allow(
+    clippy::print_stdout,
+    reason = "the contract fixes this line on stdout"
+)]
+pub fn announce_listening(addr: SocketAddr) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "listening on http://{addr}");
+    let _ = stdout.flush();
+}
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd, Kubernetes).
 pub async fn shutdown_signal() {

@@ -1,6 +1,11 @@
 //! The loader, each layer and each refusal, in a `figment::Jail` (its own
 //! working directory; environment variables are passed in, not set).
 
+#![allow(
+    clippy::result_large_err,
+    reason = "figment::Jail closures return figment::Error, whose size is figment's choice"
+)]
+
 use figment::providers::Format;
 use figment::{Figment, Jail};
 use secrecy::ExposeSecret;

@@ -42,7 +42,9 @@ pub(crate) async fn authenticate<A: Adapter>(
     State(state): State<Arc<AppState>>,
     TryData(auth): TryData<serde_json::Value>,
 ) -> Result<(), AuthError> {
-    let result = match token_from_auth(auth.as_ref().ok()).or_else(|| token_from_query(socket.req_parts().uri.query())) {
+    let result = match token_from_auth(auth.as_ref().ok())
+        .or_else(|| token_from_query(socket.req_parts().uri.query()))
+    {
         None => Err(AuthError::Missing),
         Some(token) => state
             .verifier
@@ -89,7 +91,10 @@ mod tests {
 
     #[test]
     fn the_auth_payload_wins_when_it_holds_a_non_empty_string() {
-        assert_eq!(token_from_auth(Some(&json!({"token": "a.b.c"}))), Some("a.b.c".into()));
+        assert_eq!(
+            token_from_auth(Some(&json!({"token": "a.b.c"}))),
+            Some("a.b.c".into())
+        );
         assert_eq!(token_from_auth(Some(&json!({"token": ""}))), None);
         assert_eq!(token_from_auth(Some(&json!({"token": 42}))), None);
         assert_eq!(token_from_auth(Some(&json!({"other": "x"}))), None);
@@ -99,8 +104,14 @@ mod tests {
 
     #[test]
     fn the_query_token_is_decoded() {
-        assert_eq!(token_from_query(Some("EIO=4&transport=polling&token=a.b.c")), Some("a.b.c".into()));
-        assert_eq!(token_from_query(Some("token=a%2Eb.c&token=second")), Some("a.b.c".into()));
+        assert_eq!(
+            token_from_query(Some("EIO=4&transport=polling&token=a.b.c")),
+            Some("a.b.c".into())
+        );
+        assert_eq!(
+            token_from_query(Some("token=a%2Eb.c&token=second")),
+            Some("a.b.c".into())
+        );
         assert_eq!(token_from_query(Some("EIO=4&token=")), None);
         assert_eq!(token_from_query(Some("EIO=4")), None);
         assert_eq!(token_from_query(None), None);

@@ -21,7 +21,10 @@ pub(crate) fn register(io: &SocketIo) {
 async fn on_connect<A: Adapter>(socket: SocketRef<A>, Extension(identity): Extension<Identity>) {
     socket.join(user_room(&identity.username));
     tracing::debug!(sid = %socket.id, username = %identity.username, "socket connected");
-    let _ = socket.emit("welcome", &serde_json::json!({ "username": &*identity.username }));
+    let _ = socket.emit(
+        "welcome",
+        &serde_json::json!({ "username": &*identity.username }),
+    );
     socket.on("message", relay_message);
 }
 

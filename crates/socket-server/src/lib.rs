@@ -46,20 +46,30 @@ impl Application {
         let state = Arc::new(AppState { verifier });
 
         let addr = settings::resolve_addr("socket.addr", &settings.socket.addr)?;
-        let listener = bind(addr).with_context(|| format!("socket.addr: cannot listen on {addr}"))?;
+        let listener =
+            bind(addr).with_context(|| format!("socket.addr: cannot listen on {addr}"))?;
         let local_addr = listener.local_addr()?;
 
         let (layer, io) = SocketIo::builder()
             .with_state(state)
             // A `message` is at most 4 KiB of text; JSON escaping can double it.
             .max_payload(64 * 1024)
+            .ws_max_message_size(64 * 1024)
             .ws_read_buffer_size(1024)
+            // An Engine.IO session that never sends its Socket.IO CONNECT is closed.
+            .connect_timeout(std::time::Duration::from_secs(10))
             .build_layer();
         events::register(&io);
 
-        let router = Router::new().route("/healthz", get(|| async { "ok" })).layer(layer);
+        let router = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .layer(layer);
         let router = origins::guard(router, &settings.socket.allowed_origins)?;
-        Ok(Self { listener, local_addr, router })
+        Ok(Self {
+            listener,
+            local_addr,
+            router,
+        })
     }
 
     /// The address really bound (port 0 in the settings becomes a real port).
@@ -75,12 +85,15 @@ impl Application {
     /// Serves until `shutdown` completes. Then the listener closes at once; the
     /// process ending closes the open transports, which clients see as a
     /// transport close and answer by reconnecting.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let listener = self.listener.tap_io(|tcp| {
             // Small Engine.IO frames must not wait for Nagle's algorithm.
             let _ = tcp.set_nodelay(true);
         });
-        tracing::info!("listening on http://{}", self.local_addr);
+        settings::announce_listening(self.local_addr);
         let serve = axum::serve(listener, self.router.into_make_service());
         tokio::select! {
             result = serve => result,
@@ -93,7 +106,11 @@ impl Application {
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)

@@ -16,8 +16,9 @@ pub(crate) fn guard(router: Router, origins: &[String]) -> anyhow::Result<Router
     let allowed = origins
         .iter()
         .map(|origin| {
-            HeaderValue::from_str(origin.trim_end_matches('/'))
-                .map_err(|_| anyhow::anyhow!("socket.allowed_origins: {origin:?} is not a valid origin"))
+            HeaderValue::from_str(origin.trim_end_matches('/')).map_err(|_| {
+                anyhow::anyhow!("socket.allowed_origins: {origin:?} is not a valid origin")
+            })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let cors = CorsLayer::new()
@@ -26,14 +27,21 @@ pub(crate) fn guard(router: Router, origins: &[String]) -> anyhow::Result<Router
         .allow_headers([header::CONTENT_TYPE])
         .allow_credentials(true);
     // The outer layer runs first: an unknown origin never reaches CORS or Engine.IO.
-    Ok(router
-        .layer(cors)
-        .layer(middleware::from_fn_with_state(Arc::<[HeaderValue]>::from(allowed), refuse_other_origins)))
+    Ok(router.layer(cors).layer(middleware::from_fn_with_state(
+        Arc::<[HeaderValue]>::from(allowed),
+        refuse_other_origins,
+    )))
 }
 
-async fn refuse_other_origins(State(allowed): State<Arc<[HeaderValue]>>, request: Request, next: Next) -> Response {
+async fn refuse_other_origins(
+    State(allowed): State<Arc<[HeaderValue]>>,
+    request: Request,
+    next: Next,
+) -> Response {
     match request.headers().get(header::ORIGIN) {
-        Some(origin) if !allowed.contains(origin) => (StatusCode::FORBIDDEN, "origin not allowed").into_response(),
+        Some(origin) if !allowed.contains(origin) => {
+            (StatusCode::FORBIDDEN, "origin not allowed").into_response()
+        }
         _ => next.run(request).await,
     }
 }

@@ -44,7 +44,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("local_addr", &self.local_addr).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -69,7 +71,8 @@ impl Application {
         let socket_url = settings.web.socket_url.clone();
 
         let addr = settings::resolve_addr("web.addr", &settings.web.addr)?;
-        let listener = TcpListener::bind(addr).with_context(|| format!("web.addr: cannot listen on {addr}"))?;
+        let listener = TcpListener::bind(addr)
+            .with_context(|| format!("web.addr: cannot listen on {addr}"))?;
         let local_addr = listener.local_addr()?;
 
         let server = HttpServer::new(move || {
@@ -107,9 +110,12 @@ impl Application {
 
     /// Serves until `shutdown` completes, then stops accepting and lets the
     /// requests in flight finish (up to 10 s).
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let handle = self.server.handle();
-        tracing::info!("listening on http://{}", self.local_addr);
+        settings::announce_listening(self.local_addr);
         let server = tokio::spawn(self.server);
         tokio::select! {
             result = server => return result.unwrap_or_else(|join| Err(std::io::Error::other(join))),
@@ -128,7 +134,10 @@ fn routes(config: &mut web::ServiceConfig) {
         .route("/login", web::post().to(pages::log_in))
         .route("/logout", web::post().to(pages::log_out))
         .route("/private", web::get().to(pages::private))
-        .route("/getIoConnectionToken", web::get().to(token::get_io_connection_token))
+        .route(
+            "/getIoConnectionToken",
+            web::get().to(token::get_io_connection_token),
+        )
         .route("/static/app.css", web::get().to(pages::stylesheet))
         .route("/healthz", web::get().to(|| async { "ok" }))
         .default_service(web::to(pages::not_found))

@@ -61,7 +61,10 @@ fn hash_password() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[allow(clippy::print_stdout, reason = "these commands print their result for the operator")]
+#[allow(
+    clippy::print_stdout,
+    reason = "these commands print their result for the operator"
+)]
 fn write_line(text: &str) {
     println!("{text}");
 }

@@ -36,7 +36,11 @@ fn origin_of(url: &str) -> String {
 /// `Origin` on every cross-site POST; without it, `Referer` decides; a request
 /// with neither is no browser's (curl, a test client) and passes.
 pub(crate) fn is_same_origin_post(request: &HttpRequest) -> bool {
-    let Some(host) = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()) else {
+    let Some(host) = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
         return false;
     };
     let claimed = request
@@ -46,7 +50,9 @@ pub(crate) fn is_same_origin_post(request: &HttpRequest) -> bool {
         .map(|value| value.to_str().unwrap_or("null"));
     match claimed {
         None => true,
-        Some(url) => authority_of(url).is_some_and(|authority| authority.eq_ignore_ascii_case(host)),
+        Some(url) => {
+            authority_of(url).is_some_and(|authority| authority.eq_ignore_ascii_case(host))
+        }
     }
 }
 
@@ -55,7 +61,9 @@ fn authority_of(url: &str) -> Option<&str> {
     if scheme != "http" && scheme != "https" {
         return None;
     }
-    rest.split(['/', '?', '#']).next().filter(|authority| !authority.is_empty())
+    rest.split(['/', '?', '#'])
+        .next()
+        .filter(|authority| !authority.is_empty())
 }
 
 #[cfg(test)]
@@ -85,7 +93,10 @@ mod tests {
 
     #[test]
     fn the_socket_server_origin_is_allowed_for_websockets() {
-        assert_eq!(origin_of("https://socket.example:3000/path"), "https://socket.example:3000");
+        assert_eq!(
+            origin_of("https://socket.example:3000/path"),
+            "https://socket.example:3000"
+        );
         assert_eq!(origin_of("http://127.0.0.1:3000"), "http://127.0.0.1:3000");
     }
 }

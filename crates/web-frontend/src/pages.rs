@@ -1,17 +1,17 @@
 //! The HTML pages and the login/logout flow.
 
 use actix_session::Session;
-use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use tera::Context;
 
+use crate::AppState;
 use crate::error::WebError;
 use crate::origin::is_same_origin_post;
-use crate::AppState;
 
 /// The session key holding the logged-in username.
 const USERNAME_KEY: &str = "username";
@@ -24,16 +24,28 @@ pub(crate) fn logged_in_user(session: &Session) -> Result<Option<String>, WebErr
     Ok(session.get::<String>(USERNAME_KEY)?)
 }
 
-fn render(state: &AppState, status: StatusCode, template: &str, context: &Context) -> Result<HttpResponse, WebError> {
+fn render(
+    state: &AppState,
+    status: StatusCode,
+    template: &str,
+    context: &Context,
+) -> Result<HttpResponse, WebError> {
     let body = state.templates.render(template, context)?;
-    Ok(HttpResponse::build(status).content_type(ContentType::html()).body(body))
+    Ok(HttpResponse::build(status)
+        .content_type(ContentType::html())
+        .body(body))
 }
 
 fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
 }
 
-pub(crate) async fn home(state: web::Data<AppState>, session: Session) -> Result<HttpResponse, WebError> {
+pub(crate) async fn home(
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, WebError> {
     let mut context = Context::new();
     context.insert("username", &logged_in_user(&session)?);
     render(&state, StatusCode::OK, "home.html", &context)
@@ -47,7 +59,12 @@ pub(crate) async fn stylesheet() -> HttpResponse {
 }
 
 pub(crate) async fn not_found(state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    render(&state, StatusCode::NOT_FOUND, "not_found.html", &Context::new())
+    render(
+        &state,
+        StatusCode::NOT_FOUND,
+        "not_found.html",
+        &Context::new(),
+    )
 }
 
 /// `GET /login`: with `Authorization: Basic` it logs in (the article's way);
@@ -62,7 +79,9 @@ pub(crate) async fn login_form_or_basic(
     };
     let credentials = authorization.to_str().ok().and_then(basic_credentials);
     let logged_in = match credentials {
-        Some((username, password)) => check_password(&state, username.clone(), password).await?.then_some(username),
+        Some((username, password)) => check_password(&state, username.clone(), password)
+            .await?
+            .then_some(username),
         None => None,
     };
     match logged_in {
@@ -108,7 +127,12 @@ pub(crate) async fn log_in(
     if check_password(&state, username.clone(), password).await? {
         return start_session(&session, username);
     }
-    login_page(&state, StatusCode::UNAUTHORIZED, &username, Some("Wrong username or password."))
+    login_page(
+        &state,
+        StatusCode::UNAUTHORIZED,
+        &username,
+        Some("Wrong username or password."),
+    )
 }
 
 /// `POST /logout`: the session is deleted from the store, so the old cookie,
@@ -124,7 +148,10 @@ pub(crate) async fn log_out(request: HttpRequest, session: Session) -> HttpRespo
     see_other("/")
 }
 
-pub(crate) async fn private(state: web::Data<AppState>, session: Session) -> Result<HttpResponse, WebError> {
+pub(crate) async fn private(
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, WebError> {
     let Some(username) = logged_in_user(&session)? else {
         return Ok(see_other("/login"));
     };
@@ -134,7 +161,12 @@ pub(crate) async fn private(state: web::Data<AppState>, session: Session) -> Res
     render(&state, StatusCode::OK, "private.html", &context)
 }
 
-fn login_page(state: &AppState, status: StatusCode, username: &str, error: Option<&str>) -> Result<HttpResponse, WebError> {
+fn login_page(
+    state: &AppState,
+    status: StatusCode,
+    username: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, WebError> {
     let mut context = Context::new();
     context.insert("username", username);
     context.insert("error", &error);
@@ -156,7 +188,11 @@ fn start_session(session: &Session, username: String) -> Result<HttpResponse, We
 }
 
 /// Runs argon2 on the blocking pool: it takes tens of milliseconds of CPU.
-async fn check_password(state: &web::Data<AppState>, username: String, password: String) -> Result<bool, WebError> {
+async fn check_password(
+    state: &web::Data<AppState>,
+    username: String,
+    password: String,
+) -> Result<bool, WebError> {
     if username.len() > MAX_CREDENTIAL_BYTES || password.len() > MAX_CREDENTIAL_BYTES {
         return Ok(false);
     }
@@ -181,9 +217,15 @@ mod tests {
             basic_credentials(&format!("Basic {encoded}")),
             Some(("gonzalo".into(), "pass:word".into()))
         );
-        assert_eq!(basic_credentials(&format!("basic {encoded}")).map(|c| c.0), Some("gonzalo".into()));
+        assert_eq!(
+            basic_credentials(&format!("basic {encoded}")).map(|c| c.0),
+            Some("gonzalo".into())
+        );
         assert_eq!(basic_credentials("Basic !!!"), None);
-        assert_eq!(basic_credentials(&format!("Basic {}", STANDARD.encode("no-colon"))), None);
+        assert_eq!(
+            basic_credentials(&format!("Basic {}", STANDARD.encode("no-colon"))),
+            None
+        );
         assert_eq!(basic_credentials(&format!("Bearer {encoded}")), None);
         assert_eq!(basic_credentials("Basic"), None);
     }

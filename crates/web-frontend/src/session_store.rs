@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key};
+use actix_session::storage::{
+    LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key,
+};
 use actix_web::cookie::time::Duration;
 
 type SessionState = HashMap<String, String>;
@@ -28,7 +30,9 @@ struct Entry {
 impl MemorySessionStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         // A panic while holding the lock leaves a map that is still consistent.
-        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Number of sessions held (expired ones not yet swept included).
@@ -53,7 +57,10 @@ fn make_room(sessions: &mut HashMap<String, Entry>) {
     let now = Instant::now();
     sessions.retain(|_, entry| entry.expires_at > now);
     if sessions.len() >= MAX_SESSIONS {
-        let oldest = sessions.iter().min_by_key(|(_, entry)| entry.expires_at).map(|(key, _)| key.clone());
+        let oldest = sessions
+            .iter()
+            .min_by_key(|(_, entry)| entry.expires_at)
+            .map(|(key, _)| key.clone());
         if let Some(oldest) = oldest {
             sessions.remove(&oldest);
         }
@@ -77,29 +84,41 @@ impl SessionStore for MemorySessionStore {
         let key = generate_session_key();
         let mut sessions = self.lock();
         make_room(&mut sessions);
-        sessions.insert(key.as_ref().to_owned(), Entry { state, expires_at: deadline(ttl) });
+        let entry = Entry {
+            state,
+            expires_at: deadline(ttl),
+        };
+        sessions.insert(key.as_ref().to_owned(), entry);
         Ok(key)
     }
 
-    async fn update(&self, session_key: SessionKey, state: SessionState, ttl: &Duration) -> Result<SessionKey, UpdateError> {
-        let mut sessions = self.lock();
-        match sessions.get_mut(session_key.as_ref()) {
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        state: SessionState,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        match self.lock().get_mut(session_key.as_ref()) {
             Some(entry) => {
-                *entry = Entry { state, expires_at: deadline(ttl) };
+                *entry = Entry {
+                    state,
+                    expires_at: deadline(ttl),
+                };
                 Ok(session_key)
             }
-            // Gone meanwhile (logged out elsewhere, expired): a fresh key, never the old one.
-            None => {
-                drop(sessions);
-                self.save(state, ttl).await.map_err(|error| match error {
-                    SaveError::Serialization(e) => UpdateError::Serialization(e),
-                    SaveError::Other(e) => UpdateError::Other(e),
-                })
-            }
+            // Ended meanwhile (a logout racing this request, or expiry): never
+            // bring it back, or the logout would be undone.
+            None => Err(UpdateError::Other(anyhow::anyhow!(
+                "the session ended meanwhile"
+            ))),
         }
     }
 
-    async fn update_ttl(&self, session_key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        ttl: &Duration,
+    ) -> Result<(), anyhow::Error> {
         if let Some(entry) = self.lock().get_mut(session_key.as_ref()) {
             entry.expires_at = deadline(ttl);
         }

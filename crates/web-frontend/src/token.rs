@@ -4,12 +4,15 @@ use actix_session::Session;
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
 
+use crate::AppState;
 use crate::error::WebError;
 use crate::pages::logged_in_user;
-use crate::AppState;
 
 /// The token as a JSON string, never cached; 403 without a session.
-pub(crate) async fn get_io_connection_token(state: web::Data<AppState>, session: Session) -> Result<HttpResponse, WebError> {
+pub(crate) async fn get_io_connection_token(
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, WebError> {
     let no_store = CacheControl(vec![CacheDirective::NoStore]);
     let Some(username) = logged_in_user(&session)? else {
         return Ok(HttpResponse::Forbidden()

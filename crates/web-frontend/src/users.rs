@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use anyhow::Context as _;
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::Argon2;
 use settings::UserEntry;
 
 /// The users and their password hashes, checked once at start.
@@ -18,7 +18,9 @@ pub struct UserDirectory {
 
 impl std::fmt::Debug for UserDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserDirectory").field("users", &self.hashes.len()).finish_non_exhaustive()
+        f.debug_struct("UserDirectory")
+            .field("users", &self.hashes.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -26,14 +28,18 @@ impl UserDirectory {
     pub fn from_settings(users: &[UserEntry]) -> anyhow::Result<Self> {
         let mut hashes = HashMap::with_capacity(users.len());
         for user in users {
-            let hash = PasswordHash::new(&user.password_hash)
+            PasswordHash::new(&user.password_hash)
                 .ok()
                 .filter(|hash| hash.algorithm.as_str().starts_with("argon2"))
-                .with_context(|| format!("users: the password_hash of {:?} is not an argon2 PHC string", user.username))?;
-            drop(hash);
+                .with_context(|| {
+                    format!(
+                        "users: the password_hash of {:?} is not an argon2 PHC string",
+                        user.username
+                    )
+                })?;
             hashes.insert(user.username.clone(), user.password_hash.clone());
         }
-        let dummy_hash = hash_password(&SaltString::generate(&mut OsRng).to_string())?;
+        let dummy_hash = hash_password(SaltString::generate(&mut OsRng).as_ref())?;
         Ok(Self { hashes, dummy_hash })
     }
 
@@ -44,8 +50,11 @@ impl UserDirectory {
             Some(hash) => (hash.as_str(), true),
             None => (self.dummy_hash.as_str(), false),
         };
-        let matches = PasswordHash::new(hash)
-            .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok());
+        let matches = PasswordHash::new(hash).is_ok_and(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        });
         known && matches
     }
 }
@@ -60,12 +69,23 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .map_err(|error| anyhow::anyhow!("hashing the password failed: {error}"))
 }
 
+/// A random 256-bit key, hex-encoded (64 characters), for `APP_JWT__SECRET`.
+pub fn generate_secret() -> String {
+    use argon2::password_hash::rand_core::RngCore as _;
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn directory() -> UserDirectory {
-        let entry = UserEntry { username: "alice".into(), password_hash: hash_password("wonderland").expect("hash") };
+        let entry = UserEntry {
+            username: "alice".into(),
+            password_hash: hash_password("wonderland").expect("hash"),
+        };
         UserDirectory::from_settings(&[entry]).expect("valid users")
     }
 
@@ -80,16 +100,16 @@ mod tests {
 
     #[test]
     fn a_hash_that_is_not_argon2_is_refused_at_start() {
-        let entry = UserEntry { username: "alice".into(), password_hash: "plain-password".into() };
-        let error = UserDirectory::from_settings(&[entry]).expect_err("refused").to_string();
-        assert_eq!(error, "users: the password_hash of \"alice\" is not an argon2 PHC string");
+        let entry = UserEntry {
+            username: "alice".into(),
+            password_hash: "plain-password".into(),
+        };
+        let error = UserDirectory::from_settings(&[entry])
+            .expect_err("refused")
+            .to_string();
+        assert_eq!(
+            error,
+            "users: the password_hash of \"alice\" is not an argon2 PHC string"
+        );
     }
-}
-
-/// A random 256-bit key, hex-encoded (64 characters), for `APP_JWT__SECRET`.
-pub fn generate_secret() -> String {
-    use argon2::password_hash::rand_core::RngCore as _;
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -1,0 +1,74 @@
+use crate::helpers::*;
+
+#[tokio::test]
+async fn the_home_page_is_html_with_a_way_in() {
+    let app = spawn_app().await;
+    let response = app.get("/").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .expect("body")
+            .contains(r#"href="/login""#)
+    );
+}
+
+#[tokio::test]
+async fn private_without_a_session_redirects_to_login() {
+    let app = spawn_app().await;
+    let response = app.get("/private").await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/login");
+}
+
+#[tokio::test]
+async fn healthz_is_200() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn every_page_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for path in ["/", "/login", "/private", "/nope"] {
+        let response = app.get(path).await;
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().expect("ascii");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert!(headers.contains_key("referrer-policy"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_a_404_page() {
+    let app = spawn_app().await;
+    let response = app.get("/nope").await;
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.expect("body").contains("Not found"));
+}
+
+#[tokio::test]
+async fn the_stylesheet_is_served() {
+    let app = spawn_app().await;
+    let response = app.get("/static/app.css").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/css")
+    );
+}

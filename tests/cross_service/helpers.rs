@@ -1,0 +1,131 @@
+//! `spawn_system()`: a web-frontend and a socket-server sharing one key, each on
+//! 127.0.0.1:0, and a cookie-keeping HTTP client per user.
+
+use reqwest::redirect::Policy;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use settings::{Settings, UserEntry};
+
+pub(crate) const SECRET: &str = "cross-service-tests-shared-key-0123456789";
+pub(crate) const SECOND_USER: &str = "alice";
+pub(crate) const SECOND_PASSWORD: &str = "alice's password";
+
+/// Both services, running.
+pub(crate) struct TestSystem {
+    pub(crate) web_url: String,
+    pub(crate) socket_url: String,
+}
+
+/// The settings the project ships (config/default.toml, with the demo user),
+/// with ephemeral ports, the test key and a second user.
+pub(crate) fn settings() -> Settings {
+    // Cargo runs integration tests from the package root, where config/ is.
+    let mut settings: Settings = settings::figment(std::iter::empty())
+        .and_then(|figment| {
+            figment
+                .extract()
+                .map_err(|e| panic!("config/default.toml: {e}"))
+        })
+        .expect("the project's configuration loads");
+    settings.jwt.secret = Some(SecretString::from(SECRET));
+    settings.web.addr = "127.0.0.1:0".into();
+    settings.socket.addr = "127.0.0.1:0".into();
+    settings.users.push(UserEntry {
+        username: SECOND_USER.into(),
+        password_hash: web_frontend::users::hash_password(SECOND_PASSWORD).expect("hash"),
+    });
+    settings
+}
+
+pub(crate) async fn spawn_system() -> TestSystem {
+    spawn_system_with(settings()).await
+}
+
+pub(crate) async fn spawn_system_with(settings: Settings) -> TestSystem {
+    let web = web_frontend::Application::build(&settings).expect("web-frontend builds");
+    let socket = socket_server::Application::build(&settings)
+        .await
+        .expect("socket-server builds");
+    // Both are bound before they are spawned: no test waits for readiness.
+    let system = TestSystem {
+        web_url: format!("http://{}", web.local_addr()),
+        socket_url: format!("http://{}", socket.local_addr()),
+    };
+    tokio::spawn(web.run_until(std::future::pending()));
+    tokio::spawn(socket.run_until(std::future::pending()));
+    system
+}
+
+impl TestSystem {
+    /// Logs `username` in with the form, as a browser would, and returns its client.
+    pub(crate) async fn log_in(&self, username: &str, password: &str) -> reqwest::Client {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .expect("client");
+        let response = client
+            .post(format!("{}/login", self.web_url))
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(response.status(), 303, "login as {username}");
+        client
+    }
+
+    /// The token of a logged-in client, as the page fetches it.
+    pub(crate) async fn token(&self, client: &reqwest::Client) -> String {
+        let response = client
+            .get(format!("{}/getIoConnectionToken", self.web_url))
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("the token is a JSON string")
+    }
+
+    /// Logs in as the article's demo user and fetches a token.
+    pub(crate) async fn demo_token(&self) -> String {
+        let client = self.log_in("gonzalo", "password").await;
+        self.token(&client).await
+    }
+}
+
+/// The claims a valid token carries, issued now.
+pub(crate) fn claims_now(username: &str) -> Value {
+    let now = claims::unix_now();
+    json!({
+        "sub": username,
+        "user": {"username": username},
+        "iat": now,
+        "exp": now + 300,
+        "iss": "web-frontend",
+        "aud": "socket-server",
+        "jti": format!("test-{now}"),
+    })
+}
+
+pub(crate) fn mint(payload: &Value) -> String {
+    claims::sign_raw_hs256(SECRET.as_bytes(), payload)
+}
+
+pub(crate) fn expired_token(username: &str) -> String {
+    let mut payload = claims_now(username);
+    payload["iat"] = json!(claims::unix_now() - 600);
+    payload["exp"] = json!(claims::unix_now() - 300);
+    mint(&payload)
+}
+
+pub(crate) fn forged_token(username: &str) -> String {
+    claims::sign_raw_hs256(
+        b"not-the-shared-key-not-the-shared-key!!",
+        &claims_now(username),
+    )
+}
+
+pub(crate) fn wrong_audience_token(username: &str) -> String {
+    let mut payload = claims_now(username);
+    payload["aud"] = json!("another-service");
+    mint(&payload)
+}

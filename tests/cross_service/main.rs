@@ -1,0 +1,10 @@
+//! The cross-service tests: both services on ephemeral ports, a real login over
+//! HTTP, the token handed to real Socket.IO clients (rust_socketio here, the
+//! official npm clients through `tests/js`), and every way a token can be wrong.
+
+mod helpers;
+mod messages;
+mod official_clients;
+mod refusals;
+mod socketio;
+mod welcome;

@@ -1,0 +1,96 @@
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::socketio::SioClient;
+
+#[tokio::test]
+async fn a_logged_in_user_connects_with_the_token_in_auth_and_is_welcomed_by_name() {
+    let system = spawn_system().await;
+    let token = system.demo_token().await;
+
+    let client = SioClient::connect_with_auth(&system.socket_url, &token)
+        .await
+        .expect("connected");
+
+    assert_eq!(client.welcome(), json!({"username": "gonzalo"}));
+    client.disconnect().await.expect("disconnect");
+}
+
+#[tokio::test]
+async fn the_articles_query_string_token_connects_too() {
+    let system = spawn_system().await;
+    let token = system.demo_token().await;
+
+    let client = SioClient::connect_with_query(&system.socket_url, &token)
+        .await
+        .expect("connected");
+
+    assert_eq!(client.welcome(), json!({"username": "gonzalo"}));
+    client.disconnect().await.expect("disconnect");
+}
+
+#[tokio::test]
+async fn each_user_is_known_by_their_own_name() {
+    let system = spawn_system().await;
+    let alice = system.log_in(SECOND_USER, SECOND_PASSWORD).await;
+    let token = system.token(&alice).await;
+
+    let client = SioClient::connect_with_auth(&system.socket_url, &token)
+        .await
+        .expect("connected");
+
+    assert_eq!(client.welcome(), json!({"username": SECOND_USER}));
+    client.disconnect().await.expect("disconnect");
+}
+
+#[tokio::test]
+async fn a_token_minted_elsewhere_with_the_shared_key_is_accepted() {
+    // The socket server trusts the key alone: no call back to the web-frontend.
+    let system = spawn_system().await;
+    let token = mint(&claims_now("carol"));
+
+    let client = SioClient::connect_with_auth(&system.socket_url, &token)
+        .await
+        .expect("connected");
+
+    assert_eq!(client.welcome(), json!({"username": "carol"}));
+    client.disconnect().await.expect("disconnect");
+}
+
+#[tokio::test]
+async fn the_socket_server_answers_healthz_on_the_same_port() {
+    let system = spawn_system().await;
+    let response = reqwest::get(format!("{}/healthz", system.socket_url))
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_browser_from_another_origin_is_refused_and_an_allowed_one_is_not() {
+    let system = spawn_system().await;
+    let handshake = format!("{}/socket.io/?EIO=4&transport=polling", system.socket_url);
+    let client = reqwest::Client::new();
+
+    let other = client
+        .get(&handshake)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .expect("request");
+    let allowed = client
+        .get(&handshake)
+        .header("origin", "http://127.0.0.1:8080")
+        .send()
+        .await
+        .expect("request");
+    let no_origin = client.get(&handshake).send().await.expect("request");
+
+    assert_eq!(other.status(), 403);
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://127.0.0.1:8080"
+    );
+    assert_eq!(no_origin.status(), 200);
+}
