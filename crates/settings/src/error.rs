@@ -30,8 +30,13 @@ impl ConfigError {
         // For an unknown field, figment's path already ends with the field's name.
         let path = &error.path;
         let key = path.join(".");
+        let secret = matches!(key.as_str(), "jwt.secret" | "redis.url");
         let what = match &error.kind {
             Kind::UnknownField(..) => "unknown configuration key".to_owned(),
+            // serde's message would quote the value: never for a secret.
+            Kind::InvalidType(..) | Kind::InvalidValue(..) if secret => {
+                "malformed value: expected a string".to_owned()
+            }
             Kind::InvalidType(actual, expected) => {
                 format!("malformed value: found {actual}, expected {expected}")
             }

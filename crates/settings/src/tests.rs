@@ -298,3 +298,14 @@ fn cookies_are_secure_when_the_deployment_is_https() {
         Ok(())
     });
 }
+
+#[test]
+fn a_secret_of_the_wrong_type_is_refused_without_showing_it() {
+    Jail::expect_with(|jail| {
+        jail.create_file("local.toml", "[jwt]\nsecret = 123456789012345678\n")?;
+        let message = error(&[("APP_CONFIG", "local.toml")]);
+        assert!(message.starts_with("jwt.secret in "), "{message}");
+        assert!(!message.contains("123456789012345678"), "{message}");
+        Ok(())
+    });
+}
