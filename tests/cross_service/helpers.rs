@@ -56,6 +56,27 @@ pub(crate) async fn spawn_system_with(settings: Settings) -> TestSystem {
     system
 }
 
+/// Both services as a browser needs them: the socket server allows the
+/// web-frontend's origin, and the page knows the socket server's address. Both
+/// listeners are bound before either service is configured.
+pub(crate) async fn spawn_browser_system() -> TestSystem {
+    let web_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let socket_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let web_url = format!("http://{}", web_listener.local_addr().expect("addr"));
+    let socket_url = format!("http://{}", socket_listener.local_addr().expect("addr"));
+    let mut settings = settings();
+    settings.web.socket_url = socket_url.clone();
+    settings.socket.allowed_origins = vec![web_url.clone()];
+    let web = web_frontend::Application::build_with_listener(&settings, web_listener)
+        .expect("web-frontend builds");
+    let socket = socket_server::Application::build_with_listener(&settings, socket_listener)
+        .await
+        .expect("socket-server builds");
+    tokio::spawn(web.run_until(std::future::pending()));
+    tokio::spawn(socket.run_until(std::future::pending()));
+    TestSystem { web_url, socket_url }
+}
+
 impl TestSystem {
     /// Logs `username` in with the form, as a browser would, and returns its client.
     pub(crate) async fn log_in(&self, username: &str, password: &str) -> reqwest::Client {

@@ -2,8 +2,10 @@
 //! HTTP, the token handed to real Socket.IO clients (rust_socketio here, the
 //! official npm clients through `tests/js`), and every way a token can be wrong.
 
+mod browser;
 mod helpers;
 mod messages;
+mod origins;
 mod official_clients;
 mod refusals;
 mod socketio;

@@ -11,9 +11,10 @@ use std::net::SocketAddr;
     reason = "the contract fixes this line on stdout"
 )]
 pub fn announce_listening(addr: SocketAddr) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "listening on http://{addr}");
-    let _ = stdout.flush();
+    // `println!` (not a raw handle) so that test harnesses capture it; stdout
+    // is line-buffered, and the flush makes sure a pipe sees it at once.
+    println!("listening on http://{addr}");
+    let _ = std::io::stdout().flush();
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd, Kubernetes).

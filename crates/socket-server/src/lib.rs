@@ -42,12 +42,23 @@ impl Application {
     /// Checks the settings, binds `socket.addr` and builds every route. Nothing
     /// is served until [`Application::run_until`].
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let verifier = TokenVerifier::new(&settings.key_settings()?).context("jwt.secret")?;
-        let state = Arc::new(AppState { verifier });
-
         let addr = settings::resolve_addr("socket.addr", &settings.socket.addr)?;
         let listener =
             bind(addr).with_context(|| format!("socket.addr: cannot listen on {addr}"))?;
+        Self::build_with_listener(settings, listener.into_std()?).await
+    }
+
+    /// As [`Application::build`], on a listener bound by the caller
+    /// (`socket.addr` is not used).
+    pub async fn build_with_listener(
+        settings: &Settings,
+        listener: std::net::TcpListener,
+    ) -> anyhow::Result<Self> {
+        listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(listener)?;
+        let verifier = TokenVerifier::new(&settings.key_settings()?).context("jwt.secret")?;
+        let state = Arc::new(AppState { verifier });
+
         let local_addr = listener.local_addr()?;
 
         let (layer, io) = SocketIo::builder()

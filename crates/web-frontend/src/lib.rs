@@ -1,6 +1,7 @@
 //! The web-frontend: logs users in (a server-side session behind a cookie) and
 //! issues the tokens the socket-server accepts.
 
+mod assets;
 mod error;
 mod origin;
 mod pages;
@@ -54,6 +55,16 @@ impl Application {
     /// Checks the settings, loads the templates once, binds `web.addr`. Nothing
     /// is served until [`Application::run_until`].
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let addr = settings::resolve_addr("web.addr", &settings.web.addr)?;
+        let listener = TcpListener::bind(addr)
+            .with_context(|| format!("web.addr: cannot listen on {addr}"))?;
+        Self::build_with_listener(settings, listener)
+    }
+
+    /// As [`Application::build`], on a listener bound by the caller (`web.addr`
+    /// is not used): tests that must know both services' addresses before
+    /// configuring either bind both first.
+    pub fn build_with_listener(settings: &Settings, listener: TcpListener) -> anyhow::Result<Self> {
         let key_settings = settings.key_settings()?;
         let issuer = TokenIssuer::new(&key_settings).context("jwt.secret")?;
         let state = web::Data::new(AppState {
@@ -70,9 +81,6 @@ impl Application {
         let secure = settings.served_over_https();
         let socket_url = settings.web.socket_url.clone();
 
-        let addr = settings::resolve_addr("web.addr", &settings.web.addr)?;
-        let listener = TcpListener::bind(addr)
-            .with_context(|| format!("web.addr: cannot listen on {addr}"))?;
         let local_addr = listener.local_addr()?;
 
         let server = HttpServer::new(move || {
@@ -138,8 +146,8 @@ fn routes(config: &mut web::ServiceConfig) {
             "/getIoConnectionToken",
             web::get().to(token::get_io_connection_token),
         )
-        .route("/static/app.css", web::get().to(pages::stylesheet))
         .route("/healthz", web::get().to(|| async { "ok" }))
+        .configure(assets::register)
         .default_service(web::to(pages::not_found))
         .app_data(web::FormConfig::default().limit(16 * 1024));
 }

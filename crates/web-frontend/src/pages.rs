@@ -51,13 +51,6 @@ pub(crate) async fn home(
     render(&state, StatusCode::OK, "home.html", &context)
 }
 
-pub(crate) async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(crate::templates::STYLESHEET)
-}
-
 pub(crate) async fn not_found(state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
     render(
         &state,

@@ -25,6 +25,3 @@ pub(crate) fn load() -> anyhow::Result<Tera> {
     // `.html` templates are autoescaped: a username is text, never markup.
     Ok(tera)
 }
-
-/// The site's stylesheet, served at `/static/app.css`.
-pub(crate) const STYLESHEET: &str = include_str!("../../../static/app.css");

@@ -1,0 +1,55 @@
+//! The static files the pages load, compiled into the binary: the stylesheet,
+//! the page's own script, and the official socket.io-client bundle (embedded by
+//! build.rs from `client/dist`, which `npm ci` produces from the pinned package).
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+
+struct Asset {
+    path: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+const ASSETS: &[Asset] = &[
+    Asset {
+        path: "/static/app.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../../static/app.css"),
+    },
+    Asset {
+        path: "/static/favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../../../static/favicon.svg"),
+    },
+    Asset {
+        path: "/static/private.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../static/private.js"),
+    },
+    Asset {
+        path: "/static/socket.io.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!(env!("SOCKET_IO_CLIENT_JS")),
+    },
+    Asset {
+        path: "/static/socket.io.min.js.map",
+        content_type: "application/json",
+        body: include_bytes!(env!("SOCKET_IO_CLIENT_JS_MAP")),
+    },
+];
+
+/// One GET route per asset.
+pub(crate) fn register(config: &mut web::ServiceConfig) {
+    for asset in ASSETS {
+        config.route(asset.path, web::get().to(move || serve(asset)));
+    }
+}
+
+async fn serve(asset: &'static Asset) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(asset.content_type)
+        // Short: a new release must reach browsers soon, and these are small.
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(asset.body)
+}

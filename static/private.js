@@ -1,0 +1,141 @@
+// The live panel of /private: one authenticated socket to the socket server.
+//
+// The token is fetched in the `auth` callback, so every connection and every
+// reconnection (after a socket-server restart, a network change…) presents a
+// fresh, short-lived token. `token expired` is answered with a fresh one; `not
+// valid token` is shown; a 403 from /getIoConnectionToken means the session
+// is gone, and the user is sent to /login.
+(() => {
+  'use strict';
+
+  const MAX_MESSAGE_BYTES = 4096;
+  const EXPIRED_RETRIES = 3;
+  const LABELS = {
+    connecting: 'Connecting…',
+    connected: 'Connected',
+    reconnecting: 'Reconnecting…',
+    refused: 'Refused',
+    disconnected: 'Disconnected',
+  };
+
+  const live = document.getElementById('live');
+  const state = document.getElementById('connection-state');
+  const welcome = document.getElementById('welcome');
+  const welcomeName = document.getElementById('welcome-username');
+  const messages = document.getElementById('messages');
+  const emptyNote = document.getElementById('messages-empty');
+  const form = document.getElementById('send-form');
+  const input = document.getElementById('message-text');
+  const sendButton = document.getElementById('send-button');
+  const hint = document.getElementById('message-hint');
+  const logout = document.getElementById('logout-form');
+  const encoder = new TextEncoder();
+
+  function setState(name, detail) {
+    live.dataset.state = name;
+    state.textContent = detail ? `${LABELS[name]}: ${detail}` : LABELS[name];
+    const connected = name === 'connected';
+    input.disabled = !connected;
+    sendButton.disabled = !connected;
+  }
+
+  // Never cached (the endpoint says no-store too); 403 means the login is gone.
+  async function fetchToken() {
+    const response = await fetch('/getIoConnectionToken', {
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: { Accept: 'application/json' },
+    });
+    if (response.status === 403) {
+      window.location.assign('/login');
+      throw new Error('the session has ended');
+    }
+    if (!response.ok) throw new Error(`the token request failed (${response.status})`);
+    return response.json();
+  }
+
+  let tokenProblem = null;
+  const socket = io(live.dataset.socketUrl, {
+    auth: (cb) => {
+      fetchToken().then(
+        (token) => {
+          tokenProblem = null;
+          cb({ token });
+        },
+        (error) => {
+          // The handshake goes on without a token and is refused; the
+          // refusal handler below then retries instead of giving up.
+          tokenProblem = error.message;
+          cb({});
+        },
+      );
+    },
+  });
+  // The article's page kept its socket in a global; so does this one.
+  window.socket = socket;
+
+  let expiredRetries = 0;
+  socket.on('connect', () => {
+    expiredRetries = 0;
+    setState('connected');
+  });
+  socket.on('welcome', ({ username }) => {
+    welcomeName.textContent = username;
+    welcome.hidden = false;
+  });
+  socket.on('disconnect', (reason) => {
+    // `socket.active`: the client reconnects by itself (transport closed,
+    // server restarted); otherwise the server or this page ended it.
+    setState(socket.active ? 'reconnecting' : 'disconnected', socket.active ? '' : reason);
+  });
+  socket.io.on('reconnect_attempt', () => setState('reconnecting'));
+  socket.on('connect_error', (error) => {
+    if (socket.active) {
+      setState('reconnecting', error.message);
+      return;
+    }
+    // Refused by the server's middleware: the client does not retry on its own.
+    const retry = tokenProblem !== null || (error.message === 'token expired' && expiredRetries < EXPIRED_RETRIES);
+    if (retry) {
+      expiredRetries += 1;
+      setState('connecting', tokenProblem ?? 'getting a fresh token');
+      setTimeout(() => socket.connect(), Math.min(1000 * expiredRetries, 5000));
+      return;
+    }
+    setState('refused', error.message);
+  });
+
+  socket.on('message', (message) => {
+    if (!message || typeof message.from !== 'string' || typeof message.text !== 'string') return;
+    const item = document.createElement('li');
+    const from = document.createElement('span');
+    from.className = 'from';
+    from.textContent = message.from;
+    const text = document.createElement('span');
+    text.className = 'text';
+    text.textContent = message.text;
+    item.append(from, text);
+    messages.append(item);
+    emptyNote.hidden = true;
+    item.scrollIntoView({ block: 'nearest' });
+  });
+
+  input.addEventListener('input', () => {
+    const bytes = encoder.encode(input.value).length;
+    hint.textContent = bytes > MAX_MESSAGE_BYTES ? `Too long: ${bytes} of ${MAX_MESSAGE_BYTES} bytes.` : '';
+  });
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = input.value;
+    if (text.trim() === '' || encoder.encode(text).length > MAX_MESSAGE_BYTES) return;
+    socket.emit('message', text);
+    input.value = '';
+    hint.textContent = '';
+    input.focus();
+  });
+
+  // Close the socket before the logout, so the server sees a clean goodbye.
+  logout.addEventListener('submit', () => socket.disconnect());
+
+  setState('connecting');
+})();

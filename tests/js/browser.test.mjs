@@ -1,0 +1,221 @@
+// The live page in a real headless Chromium (Debian's), driven by playwright-core:
+// log in through the pages, watch the page's own socket connect and receive
+// `welcome`, chat between two browser contexts, log out; and how the page
+// answers a refused, an expired and a missing token.
+//
+// Inputs (environment):
+//   WEB_URL          the web-frontend, e.g. http://127.0.0.1:41234
+//   SOCKET_URL       the socket server the page is configured with
+//   USER1, PASS1     a user (the article's gonzalo / password)
+//   USER2, PASS2     a second user
+//   TOKEN_EXPIRED    a token whose only fault is its passed exp
+//   CHROMIUM         the browser binary (default /usr/bin/chromium)
+//   SCREENSHOT_DIR   where to write screenshots of the live page (optional)
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const REQUIRED = ['WEB_URL', 'SOCKET_URL', 'USER1', 'PASS1', 'USER2', 'PASS2', 'TOKEN_EXPIRED'];
+const missing = REQUIRED.filter((name) => !process.env[name]);
+if (missing.length) throw new Error(`browser.test.mjs: missing environment variable(s): ${missing.join(', ')}`);
+const { WEB_URL, SOCKET_URL, USER1, PASS1, USER2, PASS2, TOKEN_EXPIRED, SCREENSHOT_DIR } = process.env;
+
+const WAIT_MS = 10_000;
+const opts = { timeout: 60_000 };
+
+// As this machine needs them: no sandbox (root), no GPU, no background traffic.
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+    headless: true,
+  });
+});
+after(async () => {
+  await browser?.close();
+});
+
+// A fresh browser profile (its own cookies) with a page that fails the test on
+// any script error or Content-Security-Policy violation.
+async function newPage(t, viewport = { width: 1100, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/status of 40[13]/.test(message.text())) {
+      problems.push(`console error: ${message.text()} (${message.location().url})`);
+    }
+  });
+  t.after(() => assert.deepEqual(problems, [], 'no script error and no CSP violation'));
+  return page;
+}
+
+async function logIn(page, username, password) {
+  await page.goto(`${WEB_URL}/login`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(`${WEB_URL}/private`);
+}
+
+async function expectConnected(page, username) {
+  await page.locator('#live[data-state="connected"]').waitFor();
+  await page.locator('#welcome').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#welcome-username').textContent(), username);
+  assert.equal(await page.locator('#connection-state').textContent(), 'Connected');
+}
+
+function messages(page) {
+  return page.locator('#messages li').evaluateAll((items) => items.map((item) => ({
+    from: item.querySelector('.from').textContent,
+    text: item.querySelector('.text').textContent,
+  })));
+}
+
+async function waitForMessage(page, expected) {
+  await page.waitForFunction(
+    ({ from, text }) => [...document.querySelectorAll('#messages li')].some((item) =>
+      item.querySelector('.from').textContent === from && item.querySelector('.text').textContent === text),
+    expected,
+    { timeout: WAIT_MS },
+  );
+}
+
+test('the whole flow: home, a wrong password, login, live socket, chat between two users, logout', opts, async (t) => {
+  const page = await newPage(t);
+  const sockets = [];
+  page.on('websocket', (ws) => sockets.push(ws));
+
+  // Home: a clear way in.
+  await page.goto(`${WEB_URL}/`);
+  await page.getByRole('link', { name: 'Log in' }).click();
+  await page.waitForURL(`${WEB_URL}/login`);
+
+  // A wrong password first: the error inline, the username kept.
+  await page.getByLabel('Username').fill(USER1);
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('alert').waitFor();
+  assert.match(await page.getByRole('alert').textContent(), /Wrong username or password/);
+  assert.equal(await page.getByLabel('Username').inputValue(), USER1);
+
+  // Then the right one, typed and submitted with the keyboard.
+  await page.getByLabel('Password').fill(PASS1);
+  await page.getByLabel('Password').press('Enter');
+  await page.waitForURL(`${WEB_URL}/private`);
+  assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), `Welcome ${USER1}!`);
+
+  // The page's own socket connects and receives the server's welcome.
+  await expectConnected(page, USER1);
+  assert.equal(await page.getByRole('status').count(), 1, 'the connection state is a live region');
+  const socketId = await page.evaluate(() => window.socket.id);
+  assert.ok(socketId, 'window.socket is the connected socket');
+
+  // A second user in another browser profile.
+  const other = await newPage(t);
+  await logIn(other, USER2, PASS2);
+  await expectConnected(other, USER2);
+
+  // A message, sent with the keyboard, comes back with the sender's name, to both.
+  await page.getByLabel('Message', { exact: true }).fill('hello from the browser');
+  await page.getByLabel('Message', { exact: true }).press('Enter');
+  await waitForMessage(page, { from: USER1, text: 'hello from the browser' });
+  await waitForMessage(other, { from: USER1, text: 'hello from the browser' });
+  await other.getByLabel('Message', { exact: true }).fill(`hi ${USER1}, <b>not bold</b>`);
+  await other.getByRole('button', { name: 'Send' }).click();
+  await waitForMessage(page, { from: USER2, text: `hi ${USER1}, <b>not bold</b>` });
+  assert.equal(await page.locator('#messages b').count(), 0, 'message text is text, never markup');
+  assert.deepEqual(await messages(page), await messages(other));
+
+  if (SCREENSHOT_DIR) {
+    mkdirSync(SCREENSHOT_DIR, { recursive: true });
+    await page.screenshot({ path: join(SCREENSHOT_DIR, 'private-page.png') });
+  }
+
+  // The websocket the page holds goes to the socket server.
+  const live = sockets.find((ws) => ws.url().startsWith(SOCKET_URL.replace(/^http/, 'ws')));
+  assert.ok(live, `a websocket to ${SOCKET_URL}: ${sockets.map((ws) => ws.url())}`);
+  const closed = live.isClosed() ? Promise.resolve() : live.waitForEvent('close', { timeout: WAIT_MS });
+
+  // Logout: back home, the socket closed, the session gone.
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.waitForURL(`${WEB_URL}/`);
+  await closed;
+  const token = await page.request.get(`${WEB_URL}/getIoConnectionToken`);
+  assert.equal(token.status(), 403);
+  await page.goto(`${WEB_URL}/private`);
+  await page.waitForURL(`${WEB_URL}/login`);
+});
+
+test('the page works at phone width', opts, async (t) => {
+  const page = await newPage(t, { width: 375, height: 740 });
+  await logIn(page, USER1, PASS1);
+  await expectConnected(page, USER1);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  assert.equal(overflow, false, 'no horizontal scrolling at 375 px');
+  await page.getByLabel('Message', { exact: true }).fill('from a phone');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await waitForMessage(page, { from: USER1, text: 'from a phone' });
+  if (SCREENSHOT_DIR) await page.screenshot({ path: join(SCREENSHOT_DIR, 'private-page-phone.png') });
+});
+
+test('every connection asks /getIoConnectionToken for a fresh token, reconnections too', opts, async (t) => {
+  const page = await newPage(t);
+  let fetched = 0;
+  await page.route('**/getIoConnectionToken', (route) => {
+    fetched += 1;
+    return route.continue();
+  });
+  await logIn(page, USER1, PASS1);
+  await expectConnected(page, USER1);
+  assert.equal(fetched, 1);
+
+  // Drop the transport (as a socket-server restart would): the client
+  // reconnects by itself, with a new token.
+  await page.evaluate(() => window.socket.io.engine.close());
+  await page.waitForFunction(() => window.socket.connected === false || document.querySelector('#live').dataset.state !== 'connected');
+  await page.locator('#live[data-state="connected"]').waitFor();
+  assert.equal(fetched, 2);
+});
+
+test('a refused token is shown with the reason', opts, async (t) => {
+  const page = await newPage(t);
+  await page.route('**/getIoConnectionToken', (route) => route.fulfill({ json: 'this.is.forged' }));
+  await logIn(page, USER1, PASS1);
+  await page.locator('#live[data-state="refused"]').waitFor();
+  assert.equal(await page.locator('#connection-state').textContent(), 'Refused: not valid token');
+  assert.equal(await page.getByLabel('Message', { exact: true }).isDisabled(), true);
+});
+
+test('an expired token is answered with a fresh one', opts, async (t) => {
+  const page = await newPage(t);
+  let fetched = 0;
+  await page.route('**/getIoConnectionToken', (route) => {
+    fetched += 1;
+    return fetched === 1 ? route.fulfill({ json: TOKEN_EXPIRED }) : route.continue();
+  });
+  await logIn(page, USER1, PASS1);
+  await expectConnected(page, USER1);
+  assert.equal(fetched, 2, 'one expired token, then a fresh one');
+});
+
+test('a session gone (403 from /getIoConnectionToken) sends the user to /login', opts, async (t) => {
+  const page = await newPage(t);
+  await logIn(page, USER1, PASS1);
+  await expectConnected(page, USER1);
+  // Log out behind the page's back (another tab), then drop the transport.
+  await page.request.post(`${WEB_URL}/logout`, { headers: { Origin: WEB_URL } });
+  await page.evaluate(() => window.socket.io.engine.close());
+  await page.waitForURL(`${WEB_URL}/login`);
+});
