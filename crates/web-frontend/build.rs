@@ -10,7 +10,12 @@ fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let client = manifest.join("../../client");
     let bundle = client.join("dist/socket.io.min.js");
-    for watched in ["package-lock.json", "package.json", "build.mjs", "dist/socket.io.min.js"] {
+    for watched in [
+        "package-lock.json",
+        "package.json",
+        "build.mjs",
+        "dist/socket.io.min.js",
+    ] {
         println!("cargo:rerun-if-changed={}", client.join(watched).display());
     }
     if !bundle.is_file() {

@@ -50,6 +50,12 @@ async fn the_live_page_works_in_a_real_browser() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "the browser suite failed:\n{report}");
-    assert!(report.contains("fail 0"), "the browser suite ran no test or failed:\n{report}");
+    assert!(
+        output.status.success(),
+        "the browser suite failed:\n{report}"
+    );
+    assert!(
+        report.contains("fail 0"),
+        "the browser suite ran no test or failed:\n{report}"
+    );
 }

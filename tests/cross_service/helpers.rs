@@ -74,7 +74,10 @@ pub(crate) async fn spawn_browser_system() -> TestSystem {
         .expect("socket-server builds");
     tokio::spawn(web.run_until(std::future::pending()));
     tokio::spawn(socket.run_until(std::future::pending()));
-    TestSystem { web_url, socket_url }
+    TestSystem {
+        web_url,
+        socket_url,
+    }
 }
 
 impl TestSystem {

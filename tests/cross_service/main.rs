@@ -5,8 +5,8 @@
 mod browser;
 mod helpers;
 mod messages;
-mod origins;
 mod official_clients;
+mod origins;
 mod refusals;
 mod socketio;
 mod welcome;
