@@ -5,11 +5,18 @@
 // fresh, short-lived token. `token expired` is answered with a fresh one; `not
 // valid token` is shown; a 403 from /getIoConnectionToken means the session
 // is gone, and the user is sent to /login.
+//
+// While connected, the page refreshes its token in-band (`reauth`) at 80% of
+// the token's lifetime, so the socket never reaches its expiry; should it
+// anyway (`token_expired`), the page reconnects with a fresh token. A logout
+// elsewhere (`session_ended`) sends the user to /login.
 (() => {
   'use strict';
 
   const MAX_MESSAGE_BYTES = 4096;
   const EXPIRED_RETRIES = 3;
+  const REFRESH_AT = 0.8; // of a token's lifetime
+  const REAUTH_TIMEOUT_MS = 5000;
   const LABELS = {
     connecting: 'Connecting…',
     connected: 'Connected',
@@ -54,12 +61,52 @@
     return response.json();
   }
 
+  // The claims of a token, read (not verified: the server does that) to know
+  // when to refresh it.
+  function claimsOf(token) {
+    try {
+      const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      return JSON.parse(atob(payload));
+    } catch {
+      return null;
+    }
+  }
+
+  let currentToken = null;
+  let refreshTimer = null;
+  function scheduleRefresh() {
+    clearTimeout(refreshTimer);
+    const claims = currentToken && claimsOf(currentToken);
+    const lifetimeMs = claims ? (claims.exp - claims.iat) * 1000 : NaN;
+    if (!(lifetimeMs > 0)) return;
+    refreshTimer = setTimeout(refresh, Math.max(1000, lifetimeMs * REFRESH_AT));
+  }
+
+  // In-band refresh: a fresh token over the live socket moves its deadline.
+  async function refresh(attempt = 1) {
+    if (!socket.connected) return;
+    let token;
+    try {
+      token = await fetchToken();
+    } catch {
+      return; // 403 already sent the user to /login; a network error: the expiry reconnects
+    }
+    const reply = await socket.timeout(REAUTH_TIMEOUT_MS).emitWithAck('reauth', { token }).catch(() => null);
+    if (reply && reply.ok) {
+      currentToken = token;
+      scheduleRefresh();
+    } else if (attempt < 3 && !(reply && reply.error === 'token revoked')) {
+      refreshTimer = setTimeout(() => refresh(attempt + 1), 1000);
+    }
+  }
+
   let tokenProblem = null;
   const socket = io(live.dataset.socketUrl, {
     auth: (cb) => {
       fetchToken().then(
         (token) => {
           tokenProblem = null;
+          currentToken = token;
           cb({ token });
         },
         (error) => {
@@ -75,15 +122,33 @@
   window.socket = socket;
 
   let expiredRetries = 0;
+  let expiredByServer = false;
   socket.on('connect', () => {
     expiredRetries = 0;
+    expiredByServer = false;
     setState('connected');
+    scheduleRefresh();
+  });
+  socket.on('token_expired', () => {
+    expiredByServer = true;
+  });
+  socket.on('session_ended', () => {
+    clearTimeout(refreshTimer);
+    setState('disconnected', 'the session has ended');
+    window.location.assign('/login');
   });
   socket.on('welcome', ({ username }) => {
     welcomeName.textContent = username;
     welcome.hidden = false;
   });
   socket.on('disconnect', (reason) => {
+    clearTimeout(refreshTimer);
+    if (reason === 'io server disconnect' && expiredByServer) {
+      // The token ran out on the live socket: connect again with a fresh one.
+      setState('reconnecting', 'token expired');
+      socket.connect();
+      return;
+    }
     // `socket.active`: the client reconnects by itself (transport closed,
     // server restarted); otherwise the server or this page ended it.
     setState(socket.active ? 'reconnecting' : 'disconnected', socket.active ? '' : reason);

@@ -8,6 +8,7 @@ use crate::helpers::*;
 
 const NODE_DEADLINE: Duration = Duration::from_secs(300);
 const CHROMIUM: &str = "/usr/bin/chromium";
+const TOKEN_TTL_SECS: u64 = 4;
 
 #[tokio::test]
 async fn the_live_page_works_in_a_real_browser() {
@@ -21,9 +22,11 @@ async fn the_live_page_works_in_a_real_browser() {
         js.join("node_modules/playwright-core").is_dir(),
         "playwright-core is not installed: run `npm ci --prefix tests/js` (scripts/test does it)"
     );
-    // The page's origin must be an allowed origin of the socket server, and the
-    // page must know the socket server's address: bind both first.
-    let system = spawn_browser_system().await;
+    // Short tokens: the page must refresh them in-band, again and again.
+    let mut settings = settings();
+    settings.jwt.ttl_secs = TOKEN_TTL_SECS;
+    settings.jwt.leeway_secs = 1;
+    let system = spawn_system_with(settings).await;
     let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
 
     let run = tokio::process::Command::new("node")
@@ -36,6 +39,7 @@ async fn the_live_page_works_in_a_real_browser() {
         .env("USER2", SECOND_USER)
         .env("PASS2", SECOND_PASSWORD)
         .env("TOKEN_EXPIRED", expired_token("gonzalo"))
+        .env("TOKEN_TTL_SECS", TOKEN_TTL_SECS.to_string())
         .env("CHROMIUM", &chromium)
         .env("SCREENSHOT_DIR", &screenshots)
         .kill_on_drop(true)

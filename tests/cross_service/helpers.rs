@@ -14,6 +14,13 @@ pub(crate) const SECOND_PASSWORD: &str = "alice's password";
 pub(crate) struct TestSystem {
     pub(crate) web_url: String,
     pub(crate) socket_url: String,
+    settings: Settings,
+    socket: Option<RunningSocket>,
+}
+
+struct RunningSocket {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// The settings the project ships (config/default.toml, with the demo user),
@@ -41,46 +48,69 @@ pub(crate) async fn spawn_system() -> TestSystem {
     spawn_system_with(settings()).await
 }
 
-pub(crate) async fn spawn_system_with(settings: Settings) -> TestSystem {
-    let web = web_frontend::Application::build(&settings).expect("web-frontend builds");
-    let socket = socket_server::Application::build(&settings)
-        .await
-        .expect("socket-server builds");
-    // Both are bound before they are spawned: no test waits for readiness.
-    let system = TestSystem {
-        web_url: format!("http://{}", web.local_addr()),
-        socket_url: format!("http://{}", socket.local_addr()),
-    };
-    tokio::spawn(web.run_until(std::future::pending()));
-    tokio::spawn(socket.run_until(std::future::pending()));
-    system
-}
-
-/// Both services as a browser needs them: the socket server allows the
-/// web-frontend's origin, and the page knows the socket server's address. Both
-/// listeners are bound before either service is configured.
-pub(crate) async fn spawn_browser_system() -> TestSystem {
+/// Both services as a deployment has them: the page knows the socket server's
+/// address (and the web-frontend reports logouts there), and the socket server
+/// allows the web-frontend's origin next to the configured ones. Both listeners
+/// are bound before either service is configured, so no test waits for
+/// readiness.
+pub(crate) async fn spawn_system_with(mut settings: Settings) -> TestSystem {
     let web_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let socket_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let web_url = format!("http://{}", web_listener.local_addr().expect("addr"));
-    let socket_url = format!("http://{}", socket_listener.local_addr().expect("addr"));
-    let mut settings = settings();
+    let socket_addr = socket_listener.local_addr().expect("addr");
+    let socket_url = format!("http://{socket_addr}");
     settings.web.socket_url = socket_url.clone();
-    settings.socket.allowed_origins = vec![web_url.clone()];
+    settings.socket.allowed_origins.push(web_url.clone());
+    // A restarted socket server binds the same port again.
+    settings.socket.addr = socket_addr.to_string();
+
     let web = web_frontend::Application::build_with_listener(&settings, web_listener)
         .expect("web-frontend builds");
+    tokio::spawn(web.run_until(std::future::pending()));
     let socket = socket_server::Application::build_with_listener(&settings, socket_listener)
         .await
         .expect("socket-server builds");
-    tokio::spawn(web.run_until(std::future::pending()));
-    tokio::spawn(socket.run_until(std::future::pending()));
     TestSystem {
         web_url,
         socket_url,
+        settings,
+        socket: Some(run_socket(socket)),
     }
 }
 
+fn run_socket(socket: socket_server::Application) -> RunningSocket {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(socket.run_until(async move {
+        let _ = stopped.await;
+    }));
+    RunningSocket { stop, task }
+}
+
 impl TestSystem {
+    /// Stops the socket server as SIGTERM does, and waits until it has closed
+    /// every transport.
+    pub(crate) async fn stop_socket_server(&mut self) {
+        let running = self.socket.take().expect("the socket server runs");
+        let _ = running.stop.send(());
+        running
+            .task
+            .await
+            .expect("the socket server task")
+            .expect("a clean stop");
+    }
+
+    /// Starts a new socket server on the same port.
+    pub(crate) async fn start_socket_server(&mut self) {
+        assert!(
+            self.socket.is_none(),
+            "the socket server is already running"
+        );
+        let socket = socket_server::Application::build(&self.settings)
+            .await
+            .expect("the socket server starts again on its port");
+        self.socket = Some(run_socket(socket));
+    }
+
     /// Logs `username` in with the form, as a browser would, and returns its client.
     pub(crate) async fn log_in(&self, username: &str, password: &str) -> reqwest::Client {
         let client = reqwest::Client::builder()

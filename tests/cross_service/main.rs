@@ -4,6 +4,7 @@
 
 mod browser;
 mod helpers;
+mod lifecycle;
 mod messages;
 mod official_clients;
 mod origins;

@@ -219,6 +219,54 @@ impl SioClient {
         }
     }
 
+    /// Emits `event` with `data` and an ack, and returns the ack's first argument.
+    pub(crate) async fn call(&self, event: &str, data: Value) -> Result<Value> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let reply = std::sync::Arc::new(std::sync::Mutex::new(Some(reply)));
+        let callback = move |payload: Payload, _: Client| {
+            if let Some(reply) = reply.lock().ok().and_then(|mut reply| reply.take()) {
+                // rust_socketio hands an ack's arguments over as one array.
+                let first = match payload_args(payload).into_iter().next() {
+                    Some(Value::Array(args)) => args.into_iter().next(),
+                    other => other,
+                };
+                let _ = reply.send(first.unwrap_or(Value::Null));
+            }
+            async {}.boxed()
+        };
+        timeout(
+            DEADLINE,
+            self.client.emit_with_ack(event, data, DEADLINE, callback),
+        )
+        .await
+        .with_context(|| format!("emitting `{event}` took longer than {DEADLINE:?}"))?
+        .with_context(|| format!("emitting `{event}`"))?;
+        timeout(DEADLINE, answer)
+            .await
+            .with_context(|| format!("no ack for `{event}` within {DEADLINE:?}"))?
+            .with_context(|| format!("the ack for `{event}` was dropped"))
+    }
+
+    /// Waits up to `within` for the server to disconnect this socket (its
+    /// DISCONNECT packet); events received meanwhile are kept.
+    pub(crate) async fn disconnected(&self, within: Duration) -> Result<()> {
+        let mut inbox = self.inbox.lock().await;
+        let deadline = Instant::now() + within;
+        loop {
+            let Ok(incoming) = timeout_at(deadline, inbox.rx.recv()).await else {
+                bail!("still connected after {within:?}");
+            };
+            match incoming {
+                Some(Incoming::Closed) | None => return Ok(()),
+                Some(Incoming::Event { name, args }) => inbox.backlog.push_back((name, args)),
+                Some(Incoming::Refused(refusal)) => return Err(refusal.into()),
+                Some(Incoming::Error(error)) => {
+                    bail!("Socket.IO error while waiting for a disconnect: {error}")
+                }
+            }
+        }
+    }
+
     /// Sends DISCONNECT and closes the Engine.IO session.
     pub(crate) async fn disconnect(self) -> Result<()> {
         timeout(DEADLINE, self.client.disconnect())

@@ -9,6 +9,7 @@
 //   USER1, PASS1     a user (the article's gonzalo / password)
 //   USER2, PASS2     a second user
 //   TOKEN_EXPIRED    a token whose only fault is its passed exp
+//   TOKEN_TTL_SECS   the lifetime of the tokens the web-frontend issues (short here)
 //   CHROMIUM         the browser binary (default /usr/bin/chromium)
 //   SCREENSHOT_DIR   where to write screenshots of the live page (optional)
 import { after, before, test } from 'node:test';
@@ -17,7 +18,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const REQUIRED = ['WEB_URL', 'SOCKET_URL', 'USER1', 'PASS1', 'USER2', 'PASS2', 'TOKEN_EXPIRED'];
+const REQUIRED = ['WEB_URL', 'SOCKET_URL', 'USER1', 'PASS1', 'USER2', 'PASS2', 'TOKEN_EXPIRED', 'TOKEN_TTL_SECS'];
 const missing = REQUIRED.filter((name) => !process.env[name]);
 if (missing.length) throw new Error(`browser.test.mjs: missing environment variable(s): ${missing.join(', ')}`);
 const { WEB_URL, SOCKET_URL, USER1, PASS1, USER2, PASS2, TOKEN_EXPIRED, SCREENSHOT_DIR } = process.env;
@@ -210,12 +211,48 @@ test('an expired token is answered with a fresh one', opts, async (t) => {
   assert.equal(fetched, 2, 'one expired token, then a fresh one');
 });
 
-test('a session gone (403 from /getIoConnectionToken) sends the user to /login', opts, async (t) => {
+test('a 403 from /getIoConnectionToken (the session gone) sends the user to /login', opts, async (t) => {
   const page = await newPage(t);
   await logIn(page, USER1, PASS1);
   await expectConnected(page, USER1);
-  // Log out behind the page's back (another tab), then drop the transport.
-  await page.request.post(`${WEB_URL}/logout`, { headers: { Origin: WEB_URL } });
+  await page.route('**/getIoConnectionToken', (route) => route.fulfill({ status: 403, json: { error: 'not logged in' } }));
+  // Drop the transport: the reconnection asks for a token and gets 403.
   await page.evaluate(() => window.socket.io.engine.close());
   await page.waitForURL(`${WEB_URL}/login`);
+});
+
+test('a logout elsewhere ends the socket of the page at once (session_ended) and sends the user to /login', opts, async (t) => {
+  const page = await newPage(t);
+  await logIn(page, USER1, PASS1);
+  await expectConnected(page, USER1);
+  // The same session logs out from another tab.
+  const loggedOut = Date.now();
+  await page.request.post(`${WEB_URL}/logout`, { headers: { Origin: WEB_URL } });
+  await page.waitForURL(`${WEB_URL}/login`, { timeout: 5000 });
+  assert.ok(Date.now() - loggedOut < 3000, 'the page learnt of the logout within moments');
+});
+
+test('the page refreshes its token in-band before it expires and never disconnects', opts, async (t) => {
+  const page = await newPage(t);
+  let fetched = 0;
+  await page.route('**/getIoConnectionToken', (route) => {
+    fetched += 1;
+    return route.continue();
+  });
+  await logIn(page, USER1, PASS1);
+  await expectConnected(page, USER1);
+  const socketId = await page.evaluate(() => window.socket.id);
+  await page.evaluate(() => {
+    window.stateChanges = [];
+    new MutationObserver(() => window.stateChanges.push(document.querySelector('#live').dataset.state))
+      .observe(document.querySelector('#live'), { attributes: true, attributeFilter: ['data-state'] });
+  });
+  // Two and a half token lifetimes (the suite runs with short tokens: TOKEN_TTL_SECS).
+  await page.waitForTimeout(Number(process.env.TOKEN_TTL_SECS) * 2500);
+  assert.deepEqual(await page.evaluate(() => window.stateChanges), [], 'never left "connected"');
+  assert.equal(await page.evaluate(() => window.socket.id), socketId, 'the same socket throughout');
+  assert.ok(fetched >= 3, `the token was refreshed in-band (${fetched} tokens fetched)`);
+  await page.getByLabel('Message', { exact: true }).fill('still here');
+  await page.getByLabel('Message', { exact: true }).press('Enter');
+  await waitForMessage(page, { from: USER1, text: 'still here' });
 });

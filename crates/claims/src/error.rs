@@ -33,6 +33,8 @@ pub enum Invalid {
     TooLong,
     Malformed,
     WrongAlgorithm,
+    /// The header's `typ` is not the one this kind of token must carry.
+    WrongType,
     CriticalHeader,
     BadSignature,
     MalformedClaims,
@@ -43,6 +45,8 @@ pub enum Invalid {
     NotYetValid,
     IssuedInFuture,
     UserMismatch,
+    /// A revocation notice past its short lifetime.
+    Stale,
 }
 
 impl Invalid {
@@ -52,6 +56,7 @@ impl Invalid {
             Invalid::TooLong => "token too long",
             Invalid::Malformed => "malformed token",
             Invalid::WrongAlgorithm => "wrong algorithm",
+            Invalid::WrongType => "wrong token type",
             Invalid::CriticalHeader => "unsupported critical header",
             Invalid::BadSignature => "bad signature",
             Invalid::MalformedClaims => "malformed claims",
@@ -61,6 +66,7 @@ impl Invalid {
             Invalid::NotYetValid => "not yet valid",
             Invalid::IssuedInFuture => "issued in the future",
             Invalid::UserMismatch => "user does not match sub",
+            Invalid::Stale => "stale notice",
         }
     }
 }

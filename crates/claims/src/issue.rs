@@ -1,10 +1,8 @@
 //! Signing: the web-frontend's side.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::EncodingKey;
 
-use crate::{Claims, KeyError, KeySettings, User};
+use crate::{Claims, KeyError, KeySettings, User, jws};
 
 /// `{"alg":"HS256","typ":"JWT"}`, byte for byte as the contract fixes it, base64url-encoded.
 pub(crate) const HS256_HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
@@ -43,8 +41,9 @@ impl TokenIssuer {
         })
     }
 
-    /// The claims of a new token for `username`, issued at `now`.
-    pub fn claims_for(&self, username: &str, now: i64) -> Claims {
+    /// The claims of a new token for `username` in login session `session_id`,
+    /// issued at `now`.
+    pub fn claims_for(&self, username: &str, session_id: &str, now: i64) -> Claims {
         Claims {
             sub: username.to_owned(),
             user: User {
@@ -55,19 +54,25 @@ impl TokenIssuer {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
+            sid: session_id.to_owned(),
         }
     }
 
-    /// A signed compact JWS for `username`, issued at `now`.
-    pub fn issue(&self, username: &str, now: i64) -> Result<String, IssueError> {
-        self.sign(&self.claims_for(username, now))
+    /// A signed compact JWS for `username` in login session `session_id`, issued at `now`.
+    pub fn issue(&self, username: &str, session_id: &str, now: i64) -> Result<String, IssueError> {
+        self.sign(&self.claims_for(username, session_id, now))
+    }
+
+    /// The lifetime of the tokens this issuer signs, in seconds.
+    pub fn ttl_secs(&self) -> i64 {
+        self.ttl_secs
     }
 
     /// Signs the given claims as they are.
     pub fn sign(&self, claims: &Claims) -> Result<String, IssueError> {
         // Serializing a struct of strings and integers cannot fail.
         let payload = serde_json::to_vec(claims).unwrap_or_default();
-        Ok(sign_with_key(&self.key, &payload)?)
+        Ok(jws::sign(HS256_HEADER_B64, &payload, &self.key)?)
     }
 }
 
@@ -75,19 +80,7 @@ fn hmac_key(secret: &[u8]) -> jsonwebtoken::errors::Result<EncodingKey> {
     EncodingKey::from_secret(secret)
 }
 
-fn sign_with_key(key: &EncodingKey, payload: &[u8]) -> jsonwebtoken::errors::Result<String> {
-    let encoded_payload = URL_SAFE_NO_PAD.encode(payload);
-    let mut token = String::with_capacity(HS256_HEADER_B64.len() + encoded_payload.len() + 45);
-    token.push_str(HS256_HEADER_B64);
-    token.push('.');
-    token.push_str(&encoded_payload);
-    let signature = jsonwebtoken::crypto::sign(token.as_bytes(), key, Algorithm::HS256)?;
-    token.push('.');
-    token.push_str(&signature);
-    Ok(token)
-}
-
 /// Signs any payload bytes with the contract's header; see [`crate::sign_raw_hs256`].
 pub(crate) fn sign_payload(secret: &[u8], payload: &[u8]) -> jsonwebtoken::errors::Result<String> {
-    sign_with_key(&hmac_key(secret)?, payload)
+    jws::sign(HS256_HEADER_B64, payload, &hmac_key(secret)?)
 }

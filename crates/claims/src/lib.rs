@@ -7,6 +7,8 @@
 
 mod error;
 mod issue;
+mod jws;
+mod revocation;
 mod verify;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -14,6 +16,9 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{Invalid, VerifyError};
 pub use issue::{IssueError, TokenIssuer};
+pub use revocation::{
+    MAX_NOTICE_BYTES, REVOCATION_TYP, Revocation, RevocationSigner, RevocationVerifier,
+};
 pub use verify::TokenVerifier;
 
 /// The smallest shared key accepted: 256 bits, as RFC 7518 asks of an HS256 key.
@@ -81,6 +86,9 @@ pub struct Claims {
     pub aud: String,
     /// Unique per token.
     pub jti: String,
+    /// The login session (opaque, random, never the cookie value): logging out
+    /// revokes every token of this session.
+    pub sid: String,
 }
 
 /// What the socket server keeps of a verified token: small on purpose, since
@@ -91,6 +99,8 @@ pub struct VerifiedClaims {
     pub username: String,
     /// `exp`, seconds since the Unix epoch.
     pub expires_at: i64,
+    /// `sid`, when the token has one (tokens minted elsewhere may not).
+    pub session_id: Option<String>,
 }
 
 /// The current time as a JWT NumericDate (seconds since the Unix epoch).

@@ -7,6 +7,7 @@ use super::*;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef-test-key";
 const NOW: i64 = 1_800_000_000;
+const SESSION: &str = "s3ss10n-0f-th3-l0g1n";
 
 fn settings() -> KeySettings {
     KeySettings {
@@ -80,7 +81,7 @@ fn exactly_one_crypto_backend_is_compiled_in() {
     assert!(
         TokenIssuer::new(&settings())
             .expect("issuer")
-            .issue("gonzalo", NOW)
+            .issue("gonzalo", SESSION, NOW)
             .is_ok()
     );
 }
@@ -88,13 +89,14 @@ fn exactly_one_crypto_backend_is_compiled_in() {
 #[test]
 fn an_issued_token_round_trips_through_the_verifier() {
     let issuer = TokenIssuer::new(&settings()).expect("issuer");
-    let token = issuer.issue("gonzalo", NOW).expect("token");
+    let token = issuer.issue("gonzalo", SESSION, NOW).expect("token");
     let claims = verifier().verify(&token, NOW + 10).expect("valid");
     assert_eq!(
         claims,
         VerifiedClaims {
             username: "gonzalo".into(),
-            expires_at: NOW + 300
+            expires_at: NOW + 300,
+            session_id: Some(SESSION.into()),
         }
     );
 }
@@ -104,7 +106,7 @@ fn issued_tokens_have_the_exact_header_and_every_claim() {
     use base64::Engine as _;
     let token = TokenIssuer::new(&settings())
         .expect("issuer")
-        .issue("gonzalo", NOW)
+        .issue("gonzalo", SESSION, NOW)
         .expect("token");
     let mut parts = token.split('.');
     let decode = |part: &str| {
@@ -125,14 +127,15 @@ fn issued_tokens_have_the_exact_header_and_every_claim() {
     assert_eq!(payload["iss"], "web-frontend");
     assert_eq!(payload["aud"], "socket-server");
     assert!(payload["jti"].as_str().is_some_and(|jti| jti.len() >= 16));
+    assert_eq!(payload["sid"], SESSION);
 }
 
 #[test]
 fn every_token_gets_its_own_jti() {
     let issuer = TokenIssuer::new(&settings()).expect("issuer");
     assert_ne!(
-        issuer.claims_for("gonzalo", NOW).jti,
-        issuer.claims_for("gonzalo", NOW).jti
+        issuer.claims_for("gonzalo", SESSION, NOW).jti,
+        issuer.claims_for("gonzalo", SESSION, NOW).jti
     );
 }
 
@@ -492,4 +495,99 @@ fn debug_output_never_shows_the_key() {
         verifier()
     );
     assert!(!shown.contains(SECRET));
+}
+
+#[test]
+fn sid_is_optional_for_tokens_minted_elsewhere() {
+    let claims = verifier()
+        .verify(&signed(&valid_payload()), NOW)
+        .expect("valid");
+    assert_eq!(claims.session_id, None);
+    let token = signed(&with(valid_payload(), "sid", json!("abc")));
+    assert_eq!(
+        verifier()
+            .verify(&token, NOW)
+            .expect("valid")
+            .session_id
+            .as_deref(),
+        Some("abc")
+    );
+    let token = signed(&with(valid_payload(), "sid", json!(7)));
+    assert_eq!(
+        refusal(&token),
+        VerifyError::Invalid(Invalid::MalformedClaims)
+    );
+}
+
+mod revocation_channel {
+    use super::*;
+
+    fn revoked() -> Vec<Revocation> {
+        vec![Revocation {
+            sid: SESSION.into(),
+            until: NOW + 305,
+        }]
+    }
+
+    #[test]
+    fn a_notice_round_trips() {
+        let notice = RevocationSigner::new(&settings())
+            .expect("signer")
+            .sign(&revoked(), NOW)
+            .expect("sign");
+        let verifier = RevocationVerifier::new(&settings()).expect("verifier");
+        assert_eq!(verifier.verify(&notice, NOW + 1), Ok(revoked()));
+    }
+
+    #[test]
+    fn a_notice_signed_with_another_key_is_refused() {
+        let mut other = settings();
+        other.secret = SecretString::from("a-different-shared-key-of-32-bytes-or-more");
+        let spoofed = RevocationSigner::new(&other)
+            .expect("signer")
+            .sign(&revoked(), NOW)
+            .expect("sign");
+        let verifier = RevocationVerifier::new(&settings()).expect("verifier");
+        assert_eq!(verifier.verify(&spoofed, NOW), Err(Invalid::BadSignature));
+    }
+
+    #[test]
+    fn a_connect_token_is_never_a_notice() {
+        let token = TokenIssuer::new(&settings())
+            .expect("issuer")
+            .issue("gonzalo", SESSION, NOW)
+            .expect("token");
+        let verifier = RevocationVerifier::new(&settings()).expect("verifier");
+        assert_eq!(verifier.verify(&token, NOW), Err(Invalid::WrongType));
+        // Even with the notice's typ, the shared key itself does not sign notices.
+        let forged =
+            signed_with_header(&json!({"alg": "HS256", "typ": REVOCATION_TYP}), &json!({}));
+        assert_eq!(verifier.verify(&forged, NOW), Err(Invalid::BadSignature));
+    }
+
+    #[test]
+    fn a_notice_is_never_a_connect_token() {
+        let notice = RevocationSigner::new(&settings())
+            .expect("signer")
+            .sign(&revoked(), NOW)
+            .expect("sign");
+        assert_eq!(
+            refusal(&notice),
+            VerifyError::Invalid(Invalid::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_stale_notice_is_refused() {
+        let notice = RevocationSigner::new(&settings())
+            .expect("signer")
+            .sign(&revoked(), NOW)
+            .expect("sign");
+        let verifier = RevocationVerifier::new(&settings()).expect("verifier");
+        assert_eq!(verifier.verify(&notice, NOW + 65), Err(Invalid::Stale));
+        assert_eq!(
+            verifier.verify(&notice, NOW - 6),
+            Err(Invalid::IssuedInFuture)
+        );
+    }
 }

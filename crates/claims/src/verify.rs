@@ -1,12 +1,10 @@
 //! Checking: the socket-server's side. Every rule of the contract's "The token".
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny};
+use serde::de::Deserializer;
 
-use crate::{Invalid, KeyError, KeySettings, MAX_TOKEN_BYTES, VerifiedClaims, VerifyError};
+use crate::{Invalid, KeyError, KeySettings, MAX_TOKEN_BYTES, VerifiedClaims, VerifyError, jws};
 
 /// Checks connection tokens with the shared key alone.
 pub struct TokenVerifier {
@@ -45,37 +43,8 @@ impl TokenVerifier {
     /// `exp` last, so that [`VerifyError::Expired`] means the token's one fault is
     /// its age.
     pub fn verify(&self, token: &str, now: i64) -> Result<VerifiedClaims, VerifyError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(Invalid::TooLong.into());
-        }
-        let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Invalid::Malformed.into());
-        };
-
-        let header: RawHeader = decode_json(header).ok_or(Invalid::Malformed)?;
-        // The algorithm is pinned: the header may only confirm it, never choose it.
-        if header.alg.as_deref() != Some("HS256") {
-            return Err(Invalid::WrongAlgorithm.into());
-        }
-        if header.crit {
-            return Err(Invalid::CriticalHeader.into());
-        }
-        let signed_part = &token[..header_and_payload_len(token)];
-        match jsonwebtoken::crypto::verify(
-            signature,
-            signed_part.as_bytes(),
-            &self.key,
-            Algorithm::HS256,
-        ) {
-            Ok(true) => {}
-            Ok(false) => return Err(Invalid::BadSignature.into()),
-            Err(_) => return Err(Invalid::Malformed.into()),
-        }
-
-        let claims: RawClaims = decode_json(payload).ok_or(Invalid::MalformedClaims)?;
+        let payload = jws::open(token, MAX_TOKEN_BYTES, &self.key, None)?;
+        let claims: RawClaims = jws::decode_json(payload).ok_or(Invalid::MalformedClaims)?;
         self.check_claims(claims, now as f64)
     }
 
@@ -117,33 +86,11 @@ impl TokenVerifier {
         }
         Ok(VerifiedClaims {
             username: sub,
+            session_id: claims.sid,
             // Saturating: a float `exp` far past i64 still means "not expired yet".
             expires_at: exp.floor() as i64,
         })
     }
-}
-
-fn header_and_payload_len(token: &str) -> usize {
-    token.rfind('.').unwrap_or(token.len())
-}
-
-/// Base64url (no padding) then a JSON object; `None` for anything else.
-fn decode_json<T: for<'de> Deserialize<'de>>(segment: &str) -> Option<T> {
-    let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
-    // serde would also read a struct from a JSON array; a JOSE header and a
-    // claims set are objects, nothing else.
-    if bytes.trim_ascii_start().first() != Some(&b'{') {
-        return None;
-    }
-    serde_json::from_slice(&bytes).ok()
-}
-
-#[derive(Deserialize)]
-struct RawHeader {
-    alg: Option<String>,
-    /// Present at all (even `null`) means refused: we understand no extension.
-    #[serde(default, deserialize_with = "present")]
-    crit: bool,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +101,8 @@ struct RawClaims {
     nbf: Option<f64>,
     iss: Option<String>,
     aud: Option<Audience>,
+    /// The login session; optional, since tokens from elsewhere need not have one.
+    sid: Option<String>,
     /// `Some` whenever the claim is present, `null` included, so that a present
     /// but wrong `user` is refused rather than ignored.
     #[serde(default, deserialize_with = "some_value")]
@@ -175,10 +124,6 @@ impl Audience {
             Audience::Many(many) => many.iter().any(|one| one == audience),
         }
     }
-}
-
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 fn some_value<'de, D: Deserializer<'de>>(

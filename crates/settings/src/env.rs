@@ -18,6 +18,7 @@ const VERBATIM_KEYS: &[&str] = &[
     "jwt.audience",
     "web.addr",
     "web.socket_url",
+    "web.socket_internal_url",
     "socket.addr",
     "redis.url",
 ];

@@ -73,6 +73,9 @@ pub struct WebSettings {
     pub addr: String,
     /// Where browsers reach the socket server.
     pub socket_url: String,
+    /// Where the web-frontend itself reaches the socket server to report
+    /// logouts (the revocation channel); default: `socket_url`.
+    pub socket_internal_url: Option<String>,
 }
 
 impl Default for WebSettings {
@@ -80,7 +83,17 @@ impl Default for WebSettings {
         Self {
             addr: "127.0.0.1:8080".into(),
             socket_url: "http://127.0.0.1:3000".into(),
+            socket_internal_url: None,
         }
+    }
+}
+
+impl WebSettings {
+    /// Where the revocation channel goes: `socket_internal_url`, else `socket_url`.
+    pub fn revocation_base_url(&self) -> &str {
+        self.socket_internal_url
+            .as_deref()
+            .unwrap_or(&self.socket_url)
     }
 }
 
@@ -160,6 +173,9 @@ impl Settings {
         resolve_addr("web.addr", &self.web.addr)?;
         resolve_addr("socket.addr", &self.socket.addr)?;
         check_http_url("web.socket_url", &self.web.socket_url)?;
+        if let Some(url) = &self.web.socket_internal_url {
+            check_http_url("web.socket_internal_url", url)?;
+        }
         for origin in &self.socket.allowed_origins {
             check_http_url("socket.allowed_origins", origin)?;
         }

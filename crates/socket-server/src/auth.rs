@@ -13,26 +13,60 @@ use crate::AppState;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
     pub username: Arc<str>,
-    /// The token's `exp`, seconds since the Unix epoch.
+    /// The token's `exp`, seconds since the Unix epoch: the socket lives until
+    /// then (+ leeway) unless a `reauth` moves it.
     pub expires_at: i64,
+    /// The token's `sid`: logging out of that session ends the socket.
+    pub session_id: Option<Arc<str>>,
 }
 
-/// A refused handshake. `Display` is what the client's `connect_error` shows.
+impl Identity {
+    fn from_claims(claims: claims::VerifiedClaims) -> Self {
+        Self {
+            username: Arc::from(claims.username),
+            expires_at: claims.expires_at,
+            session_id: claims.session_id.map(Arc::from),
+        }
+    }
+}
+
+/// A refused token. `Display` is what the client sees (`connect_error`, or
+/// the `reauth` ack's `error`).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AuthError {
     #[error("not valid token")]
     Missing,
     #[error(transparent)]
     Refused(#[from] VerifyError),
+    /// Valid, but its login session has ended.
+    #[error("token revoked")]
+    Revoked,
+    /// A `reauth` token for someone else than the socket's user.
+    #[error("not valid token")]
+    OtherUser,
 }
 
 impl AuthError {
-    fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             AuthError::Missing => "missing token",
             AuthError::Refused(error) => error.reason(),
+            AuthError::Revoked => "revoked",
+            AuthError::OtherUser => "another user",
         }
     }
+}
+
+/// Every check a token passes before it may open or extend a socket.
+pub(crate) fn check_token(state: &AppState, token: &str) -> Result<Identity, AuthError> {
+    let now = claims::unix_now();
+    let claims = state.verifier.verify(token, now)?;
+    if let Some(session_id) = &claims.session_id
+        && state.revocations.is_revoked(session_id, now)
+    {
+        return Err(AuthError::Revoked);
+    }
+    Ok(Identity::from_claims(claims))
 }
 
 /// Reads the token (the `auth` payload first, then the `token` query parameter
@@ -46,17 +80,11 @@ pub(crate) async fn authenticate<A: Adapter>(
         .or_else(|| token_from_query(socket.req_parts().uri.query()))
     {
         None => Err(AuthError::Missing),
-        Some(token) => state
-            .verifier
-            .verify(&token, claims::unix_now())
-            .map_err(AuthError::from),
+        Some(token) => check_token(&state, &token),
     };
     match result {
-        Ok(claims) => {
-            socket.extensions.insert(Identity {
-                username: Arc::from(claims.username),
-                expires_at: claims.expires_at,
-            });
+        Ok(identity) => {
+            socket.extensions.insert(identity);
             Ok(())
         }
         Err(error) => {
@@ -68,7 +96,7 @@ pub(crate) async fn authenticate<A: Adapter>(
 }
 
 /// `{"token": "…"}` with a non-empty string; anything else means "look at the query".
-fn token_from_auth(auth: Option<&serde_json::Value>) -> Option<String> {
+pub(crate) fn token_from_auth(auth: Option<&serde_json::Value>) -> Option<String> {
     auth?
         .get("token")?
         .as_str()

@@ -1,15 +1,17 @@
 //! Every socket event, registered in one place.
 
+use std::sync::Arc;
+
+use serde_json::json;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{Data, Extension, SocketRef};
+use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler as _;
 
-use crate::Identity;
-use crate::auth::authenticate;
-
-/// The longest `message` text relayed, in UTF-8 bytes.
-pub(crate) const MAX_MESSAGE_BYTES: usize = 4096;
+use crate::auth::{AuthError, authenticate, check_token, token_from_auth};
+use crate::relay::Queued;
+use crate::revocations::session_room;
+use crate::{AppState, Identity};
 
 /// The whole socket surface: the auth middleware, then the events of an
 /// authenticated socket. The handlers are generic over the adapter, so the
@@ -18,14 +20,26 @@ pub(crate) fn register(io: &SocketIo) {
     io.ns("/", on_connect.with(authenticate));
 }
 
-async fn on_connect<A: Adapter>(socket: SocketRef<A>, Extension(identity): Extension<Identity>) {
+async fn on_connect<A: Adapter>(
+    socket: SocketRef<A>,
+    State(state): State<Arc<AppState>>,
+    Extension(identity): Extension<Identity>,
+) {
     socket.join(user_room(&identity.username));
+    if let Some(session_id) = &identity.session_id {
+        socket.join(session_room(session_id));
+    }
+    state.expiry.schedule(socket.id, identity.expires_at);
+    socket.extensions.insert(state.relay.clone());
     tracing::debug!(sid = %socket.id, username = %identity.username, "socket connected");
-    let _ = socket.emit(
-        "welcome",
-        &serde_json::json!({ "username": &*identity.username }),
-    );
+    let _ = socket.emit("welcome", &json!({ "username": &*identity.username }));
     socket.on("message", relay_message);
+    socket.on("reauth", reauth);
+    socket.on_disconnect(forget_deadline);
+}
+
+async fn forget_deadline<A: Adapter>(socket: SocketRef<A>, State(state): State<Arc<AppState>>) {
+    state.expiry.cancel(socket.id);
 }
 
 /// The room holding every socket of one user.
@@ -33,19 +47,49 @@ pub(crate) fn user_room(username: &str) -> String {
     format!("user:{username}")
 }
 
-/// Relays a chat line to every connected socket. `from` is the token's
-/// identity, never anything the client sent; a payload that is not a string
-/// (the first argument) or is too long is ignored.
-async fn relay_message<A: Adapter>(
-    io: SocketIo<A>,
-    Extension(identity): Extension<Identity>,
-    Data(text): Data<String>,
+/// The text was queued for the ordered broadcast by its extractor
+/// ([`crate::relay::Queued`]), in arrival order; nothing is left to do here.
+async fn relay_message(_: Queued) {}
+
+/// In-band refresh: a fresh token of the same user moves the socket's
+/// deadline (and its session) without a reconnection. Anything else changes
+/// nothing and is answered with the refusal.
+async fn reauth<A: Adapter>(
+    socket: SocketRef<A>,
+    State(state): State<Arc<AppState>>,
+    Extension(current): Extension<Identity>,
+    TryData(payload): TryData<serde_json::Value>,
+    ack: AckSender<A>,
 ) {
-    if text.len() > MAX_MESSAGE_BYTES {
-        return;
-    }
-    let message = serde_json::json!({ "from": &*identity.username, "text": text });
-    if let Err(error) = io.emit("message", &message).await {
-        tracing::warn!(%error, "message broadcast failed");
-    }
+    let result = match token_from_auth(payload.as_ref().ok()) {
+        None => Err(AuthError::Missing),
+        Some(token) => check_token(&state, &token).and_then(|fresh| {
+            if fresh.username == current.username {
+                Ok(fresh)
+            } else {
+                Err(AuthError::OtherUser)
+            }
+        }),
+    };
+    let reply = match result {
+        Ok(fresh) => {
+            if fresh.session_id != current.session_id {
+                if let Some(old) = &current.session_id {
+                    socket.leave(session_room(old));
+                }
+                if let Some(new) = &fresh.session_id {
+                    socket.join(session_room(new));
+                }
+            }
+            let expires_at = fresh.expires_at;
+            socket.extensions.insert(fresh);
+            state.expiry.schedule(socket.id, expires_at);
+            json!({ "ok": true, "exp": expires_at })
+        }
+        Err(error) => {
+            tracing::debug!(sid = %socket.id, reason = error.reason(), "reauth refused");
+            json!({ "ok": false, "error": error.to_string() })
+        }
+    };
+    let _ = ack.send(&reply);
 }

@@ -3,17 +3,21 @@
 
 mod auth;
 mod events;
+mod expiry;
 mod origins;
+mod relay;
+mod revocations;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
-use claims::TokenVerifier;
+use claims::{RevocationVerifier, TokenVerifier};
 use settings::Settings;
 use socketioxide::SocketIo;
 use tokio::net::{TcpListener, TcpSocket};
@@ -24,6 +28,9 @@ pub use auth::Identity;
 #[derive(Debug)]
 pub(crate) struct AppState {
     pub(crate) verifier: TokenVerifier,
+    pub(crate) revocations: Arc<revocations::RevocationList>,
+    pub(crate) expiry: expiry::ExpiryScheduler,
+    pub(crate) relay: relay::RelayQueue,
 }
 
 /// A bound, not yet running socket-server.
@@ -32,7 +39,12 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
+    io: SocketIo,
+    expiry_task: tokio::task::JoinHandle<()>,
 }
+
+/// How long a shutdown waits for the transports to close.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Pending connections the kernel queues: a burst of handshakes overflows the
 /// usual 128 and costs the tail a one-second SYN retry.
@@ -56,30 +68,58 @@ impl Application {
     ) -> anyhow::Result<Self> {
         listener.set_nonblocking(true)?;
         let listener = TcpListener::from_std(listener)?;
-        let verifier = TokenVerifier::new(&settings.key_settings()?).context("jwt.secret")?;
-        let state = Arc::new(AppState { verifier });
+        let key_settings = settings.key_settings()?;
+        let verifier = TokenVerifier::new(&key_settings).context("jwt.secret")?;
+        let revocation_verifier = RevocationVerifier::new(&key_settings).context("jwt.secret")?;
+        let revocations = Arc::new(revocations::RevocationList::default());
+        let (expiry, expiry_task) = expiry::scheduler(settings.jwt.leeway_secs);
+        let (relay, relay_queue) = relay::queue();
+        let state = Arc::new(AppState {
+            verifier,
+            revocations: revocations.clone(),
+            expiry,
+            relay,
+        });
 
         let local_addr = listener.local_addr()?;
 
         let (layer, io) = SocketIo::builder()
             .with_state(state)
-            // A `message` is at most 4 KiB of text; JSON escaping can double it.
-            .max_payload(64 * 1024)
-            .ws_max_message_size(64 * 1024)
+            // As Node's socket.io (maxHttpBufferSize): a bound, and room enough
+            // that an oversized token is refused as `not valid token`.
+            .max_payload(1_000_000)
+            .ws_max_message_size(1_000_000)
+            // Packets waiting for one socket: a burst of broadcasts must not
+            // overflow a reader that is keeping up (the default is 128).
+            .max_buffer_size(4096)
             .ws_read_buffer_size(1024)
             // An Engine.IO session that never sends its Socket.IO CONNECT is closed.
             .connect_timeout(std::time::Duration::from_secs(10))
             .build_layer();
         events::register(&io);
+        let expiry_task = tokio::spawn(expiry_task.run(io.clone()));
+        tokio::spawn(relay::broadcast(io.clone(), relay_queue));
 
+        let channel = revocations::Channel {
+            verifier: Arc::new(revocation_verifier),
+            list: revocations,
+            io: io.clone(),
+        };
+        let internal = Router::new()
+            .route("/internal/revocations", post(revocations::receive))
+            .layer(DefaultBodyLimit::max(claims::MAX_NOTICE_BYTES))
+            .with_state(channel);
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
+            .merge(internal)
             .layer(layer);
         let router = origins::guard(router, &settings.socket.allowed_origins)?;
         Ok(Self {
             listener,
             local_addr,
             router,
+            io,
+            expiry_task,
         })
     }
 
@@ -93,9 +133,11 @@ impl Application {
         self.run_until(settings::shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` completes. Then the listener closes at once; the
-    /// process ending closes the open transports, which clients see as a
-    /// transport close and answer by reconnecting.
+    /// Serves until `shutdown` completes. Then it stops accepting, and closes
+    /// every connection at the transport level (an Engine.IO close, never a
+    /// Socket.IO `DISCONNECT`, after which the official client would not
+    /// reconnect): clients see a transport close and reconnect, to another
+    /// node or to this one when it is back.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -105,14 +147,37 @@ impl Application {
             let _ = tcp.set_nodelay(true);
         });
         settings::announce_listening(self.local_addr);
-        let serve = axum::serve(listener, self.router.into_make_service());
+        let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serve = axum::serve(listener, self.router.into_make_service())
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future();
+        let mut serve = tokio::spawn(serve);
         tokio::select! {
-            result = serve => result,
-            () = shutdown => {
-                tracing::info!("socket-server stopping");
-                Ok(())
-            }
+            result = &mut serve => return result.unwrap_or_else(|join| Err(std::io::Error::other(join))),
+            () = shutdown => tracing::info!("socket-server stopping"),
         }
+        // No new connection is accepted, and kept-alive HTTP connections are
+        // closed once their request is answered (a client must not reach the
+        // stopped server through a pooled connection)...
+        let _ = stop_accepting.send(());
+        // ...which, for long-polls, happens when their transport is closed here.
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.io.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some transports did not close in time");
+        }
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut serve)
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close in time");
+            serve.abort();
+        }
+        self.expiry_task.abort();
+        Ok(())
     }
 }
 

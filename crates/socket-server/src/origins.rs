@@ -38,6 +38,10 @@ async fn refuse_other_origins(
     request: Request,
     next: Next,
 ) -> Response {
+    // Only opening a socket is a browser matter; `/healthz` answers anyone.
+    if !request.uri().path().starts_with("/socket.io") {
+        return next.run(request).await;
+    }
     match request.headers().get(header::ORIGIN) {
         Some(origin) if !allowed.contains(origin) => {
             (StatusCode::FORBIDDEN, "origin not allowed").into_response()

@@ -5,6 +5,7 @@ mod assets;
 mod error;
 mod origin;
 mod pages;
+mod revocation;
 mod session_store;
 mod templates;
 mod token;
@@ -19,7 +20,7 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use claims::TokenIssuer;
+use claims::{RevocationSigner, TokenIssuer};
 use secrecy::ExposeSecret as _;
 use settings::Settings;
 
@@ -35,6 +36,10 @@ pub(crate) struct AppState {
     pub(crate) users: users::UserDirectory,
     pub(crate) templates: tera::Tera,
     pub(crate) socket_url: String,
+    pub(crate) revocations: revocation::RevocationPublisher,
+    /// How long after a logout its tokens could still be accepted: the token
+    /// lifetime plus the verifier's leeway.
+    pub(crate) revoke_for_secs: i64,
 }
 
 /// A bound, not yet running web-frontend.
@@ -67,11 +72,20 @@ impl Application {
     pub fn build_with_listener(settings: &Settings, listener: TcpListener) -> anyhow::Result<Self> {
         let key_settings = settings.key_settings()?;
         let issuer = TokenIssuer::new(&key_settings).context("jwt.secret")?;
+        let revocations = revocation::RevocationPublisher::start(
+            RevocationSigner::new(&key_settings).context("jwt.secret")?,
+            settings.web.revocation_base_url(),
+        )?;
+        let revoke_for_secs = issuer
+            .ttl_secs()
+            .saturating_add(i64::try_from(key_settings.leeway_secs).unwrap_or(0));
         let state = web::Data::new(AppState {
             issuer,
             users: users::UserDirectory::from_settings(&settings.users)?,
             templates: templates::load()?,
             socket_url: settings.web.socket_url.clone(),
+            revocations,
+            revoke_for_secs,
         });
         // The cookie only carries a random session key; it is also encrypted, with
         // a key derived (HKDF, its own purpose string) from the shared secret so

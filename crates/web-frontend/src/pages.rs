@@ -15,6 +15,8 @@ use crate::origin::is_same_origin_post;
 
 /// The session key holding the logged-in username.
 const USERNAME_KEY: &str = "username";
+/// The session key holding the login session's id (`sid` in its tokens).
+const SESSION_ID_KEY: &str = "sid";
 
 /// Longest username or password looked at; anything longer cannot be valid
 /// and is not worth an argon2 run.
@@ -22,6 +24,24 @@ const MAX_CREDENTIAL_BYTES: usize = 1024;
 
 pub(crate) fn logged_in_user(session: &Session) -> Result<Option<String>, WebError> {
     Ok(session.get::<String>(USERNAME_KEY)?)
+}
+
+/// The id every token of this login carries as `sid`: 128 random bits,
+/// unrelated to the cookie (a token never reveals the session cookie).
+pub(crate) fn login_session_id(session: &Session) -> Result<String, WebError> {
+    if let Some(id) = session.get::<String>(SESSION_ID_KEY)? {
+        return Ok(id);
+    }
+    let id = new_session_id();
+    session.insert(SESSION_ID_KEY, &id)?;
+    Ok(id)
+}
+
+fn new_session_id() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn render(
@@ -129,15 +149,30 @@ pub(crate) async fn log_in(
 }
 
 /// `POST /logout`: the session is deleted from the store, so the old cookie,
-/// replayed, finds nothing.
-pub(crate) async fn log_out(request: HttpRequest, session: Session) -> HttpResponse {
+/// replayed, finds nothing; its `sid` is revoked on the socket server, whose
+/// sockets of that session end at once and whose tokens are refused from now.
+pub(crate) async fn log_out(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+) -> HttpResponse {
     if !is_same_origin_post(&request) {
         return forbidden_cross_site();
     }
-    if let Ok(Some(username)) = logged_in_user(&session) {
+    let username = logged_in_user(&session).ok().flatten();
+    let session_id = session.get::<String>(SESSION_ID_KEY).ok().flatten();
+    session.purge();
+    if let Some(username) = username {
         tracing::info!(%username, "logged out");
     }
-    session.purge();
+    if let Some(session_id) = session_id {
+        let until = claims::unix_now().saturating_add(state.revoke_for_secs);
+        if !state.revocations.revoke(session_id, until).await {
+            tracing::warn!(
+                "the logout is not yet known to the socket server; it is resent every few seconds"
+            );
+        }
+    }
     see_other("/")
 }
 
@@ -176,6 +211,7 @@ fn forbidden_cross_site() -> HttpResponse {
 fn start_session(session: &Session, username: String) -> Result<HttpResponse, WebError> {
     session.renew();
     session.insert(USERNAME_KEY, &username)?;
+    session.insert(SESSION_ID_KEY, new_session_id())?;
     tracing::info!(%username, "logged in");
     Ok(see_other("/private"))
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 
 use crate::AppState;
 use crate::error::WebError;
-use crate::pages::logged_in_user;
+use crate::pages::{logged_in_user, login_session_id};
 
 /// The token as a JSON string, never cached; 403 without a session.
 pub(crate) async fn get_io_connection_token(
@@ -19,7 +19,10 @@ pub(crate) async fn get_io_connection_token(
             .insert_header(no_store)
             .json(serde_json::json!({ "error": "not logged in" })));
     };
-    let token = state.issuer.issue(&username, claims::unix_now())?;
+    let session_id = login_session_id(&session)?;
+    let token = state
+        .issuer
+        .issue(&username, &session_id, claims::unix_now())?;
     tracing::debug!(%username, "token issued");
     Ok(HttpResponse::Ok().insert_header(no_store).json(token))
 }

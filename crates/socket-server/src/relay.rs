@@ -1,0 +1,104 @@
+//! `message` relaying, in order.
+//!
+//! socketioxide runs each event handler as its own task, so two messages sent
+//! back to back could be broadcast in either order. Extractors, though, run in
+//! arrival order on the socket's receive loop: this one takes the text there
+//! and queues it, and one task broadcasts the queue in order (whatever the
+//! adapter, the Redis one included).
+
+use std::sync::Arc;
+
+use serde_json::json;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::Data;
+use socketioxide::handler::{FromMessageParts, Value};
+use socketioxide::socket::Socket;
+use tokio::sync::mpsc;
+
+use crate::Identity;
+
+/// The longest `message` text relayed, in UTF-8 bytes.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// Messages waiting for the broadcaster; past this, new ones are dropped (and
+/// logged) rather than letting one flooding client grow memory without bound.
+const QUEUE: usize = 64 * 1024;
+
+/// One chat line, its sender taken from the socket's token.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    from: Arc<str>,
+    text: String,
+}
+
+/// The queue's sending end, kept in every socket's extensions.
+#[derive(Clone, Debug)]
+pub(crate) struct RelayQueue(mpsc::Sender<Relay>);
+
+pub(crate) fn queue() -> (RelayQueue, mpsc::Receiver<Relay>) {
+    let (sender, receiver) = mpsc::channel(QUEUE);
+    (RelayQueue(sender), receiver)
+}
+
+/// Broadcasts every queued line to every connected socket, in order.
+pub(crate) async fn broadcast<A: Adapter>(io: SocketIo<A>, mut queue: mpsc::Receiver<Relay>) {
+    while let Some(Relay { from, text }) = queue.recv().await {
+        // `of`: after a shutdown closed the namespace there is no one to tell.
+        let Some(namespace) = io.of("/") else { return };
+        let message = json!({ "from": &*from, "text": text });
+        if let Err(error) = namespace.emit("message", &message).await {
+            tracing::warn!(%error, "message broadcast failed");
+        }
+    }
+}
+
+/// The `message` event's one extractor: a string first argument (up to
+/// [`MAX_MESSAGE_BYTES`]) is queued for broadcast; anything else is ignored.
+#[derive(Debug)]
+pub(crate) struct Queued;
+
+/// Why a `message` was not relayed (socketioxide only logs it).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NotRelayed {
+    #[error("not a string")]
+    NotAString,
+    #[error("longer than {MAX_MESSAGE_BYTES} bytes")]
+    TooLong,
+    #[error("the socket has no identity or queue")]
+    NotAuthenticated,
+    #[error("the relay queue is full")]
+    QueueFull,
+}
+
+impl<A: Adapter> FromMessageParts<A> for Queued {
+    type Error = NotRelayed;
+
+    fn from_message_parts(
+        socket: &Arc<Socket<A>>,
+        value: &mut Value,
+        ack: &Option<i64>,
+    ) -> Result<Self, NotRelayed> {
+        let Data(text) = Data::<String>::from_message_parts(socket, value, ack)
+            .map_err(|_| NotRelayed::NotAString)?;
+        if text.len() > MAX_MESSAGE_BYTES {
+            return Err(NotRelayed::TooLong);
+        }
+        let (Some(identity), Some(RelayQueue(queue))) = (
+            socket.extensions.get::<Identity>(),
+            socket.extensions.get::<RelayQueue>(),
+        ) else {
+            return Err(NotRelayed::NotAuthenticated);
+        };
+        queue
+            .try_send(Relay {
+                from: identity.username,
+                text,
+            })
+            .map_err(|_| {
+                tracing::warn!("relay queue full: a message was dropped");
+                NotRelayed::QueueFull
+            })?;
+        Ok(Queued)
+    }
+}

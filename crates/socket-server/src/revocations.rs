@@ -1,0 +1,154 @@
+//! Ended login sessions: the list the socket server refuses tokens from, and
+//! the authenticated endpoint the web-frontend reports logouts to.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use claims::{Revocation, RevocationVerifier};
+use socketioxide::SocketIo;
+
+/// More ended sessions than this within one token lifetime is no real load;
+/// past it the entries closest to their end go first, so memory stays bounded.
+const MAX_REVOCATIONS: usize = 1_000_000;
+
+/// sid → until (seconds since the Unix epoch): tokens of that session are
+/// refused until then, when the last of them has expired anyway.
+#[derive(Debug, Default)]
+pub(crate) struct RevocationList {
+    revoked: Mutex<HashMap<String, i64>>,
+}
+
+impl RevocationList {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.revoked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn is_revoked(&self, session_id: &str, now: i64) -> bool {
+        self.lock()
+            .get(session_id)
+            .is_some_and(|until| now < *until)
+    }
+
+    /// Records the revocations; returns the sessions newly or still revoked.
+    pub(crate) fn revoke(&self, revocations: &[Revocation], now: i64) {
+        let mut revoked = self.lock();
+        // Entries drop when the tokens they cover have expired.
+        revoked.retain(|_, until| now < *until);
+        for revocation in revocations.iter().filter(|r| now < r.until) {
+            if revoked.len() >= MAX_REVOCATIONS && !revoked.contains_key(&revocation.sid) {
+                let soonest = revoked
+                    .iter()
+                    .min_by_key(|(_, until)| **until)
+                    .map(|(sid, _)| sid.clone());
+                if let Some(soonest) = soonest {
+                    revoked.remove(&soonest);
+                }
+            }
+            let until = revoked
+                .entry(revocation.sid.clone())
+                .or_insert(revocation.until);
+            *until = (*until).max(revocation.until);
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// The room holding every socket of one login session.
+pub(crate) fn session_room(session_id: &str) -> String {
+    format!("session:{session_id}")
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Channel {
+    pub(crate) verifier: Arc<RevocationVerifier>,
+    pub(crate) list: Arc<RevocationList>,
+    pub(crate) io: SocketIo,
+}
+
+/// `POST /internal/revocations`: a notice signed with the channel's key (only
+/// holders of the shared key can make one). Each session it names is revoked,
+/// and its sockets get `session_ended` and are disconnected.
+pub(crate) async fn receive(State(channel): State<Channel>, notice: String) -> StatusCode {
+    let now = claims::unix_now();
+    let revocations = match channel.verifier.verify(notice.trim(), now) {
+        Ok(revocations) => revocations,
+        Err(reason) => {
+            tracing::warn!(%reason, "revocation notice refused");
+            return StatusCode::UNAUTHORIZED;
+        }
+    };
+    channel.list.revoke(&revocations, now);
+    for revocation in revocations.iter().filter(|r| now < r.until) {
+        end_session(&channel.io, &revocation.sid).await;
+    }
+    tracing::debug!(
+        sessions = revocations.len(),
+        revoked = channel.list.len(),
+        "revocation notice applied"
+    );
+    StatusCode::NO_CONTENT
+}
+
+async fn end_session(io: &SocketIo, session_id: &str) {
+    // `of`: during a shutdown the namespace may already be closed.
+    let Some(namespace) = io.of("/") else { return };
+    let room = session_room(session_id);
+    let reason = serde_json::json!({ "reason": "logged out" });
+    if let Err(error) = namespace
+        .clone()
+        .to(room.clone())
+        .emit("session_ended", &reason)
+        .await
+    {
+        tracing::warn!(%error, "session_ended broadcast failed");
+    }
+    if let Err(error) = namespace.to(room).disconnect().await {
+        tracing::warn!(%error, "disconnecting an ended session failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn revocation(sid: &str, until: i64) -> Revocation {
+        Revocation {
+            sid: sid.into(),
+            until,
+        }
+    }
+
+    #[test]
+    fn a_session_is_revoked_until_its_tokens_would_have_expired() {
+        let list = RevocationList::default();
+        list.revoke(&[revocation("a", 100)], 10);
+        assert!(list.is_revoked("a", 99));
+        assert!(!list.is_revoked("a", 100));
+        assert!(!list.is_revoked("b", 50));
+    }
+
+    #[test]
+    fn entries_drop_when_their_tokens_have_expired() {
+        let list = RevocationList::default();
+        list.revoke(&[revocation("a", 100), revocation("b", 200)], 10);
+        list.revoke(&[revocation("c", 300)], 150);
+        assert_eq!(list.len(), 2);
+        list.revoke(&[revocation("old", 100)], 150);
+        assert_eq!(list.len(), 2, "an already expired revocation is not kept");
+    }
+
+    #[test]
+    fn a_repeated_revocation_keeps_the_later_end() {
+        let list = RevocationList::default();
+        list.revoke(&[revocation("a", 200)], 10);
+        list.revoke(&[revocation("a", 100)], 10);
+        assert!(list.is_revoked("a", 150));
+    }
+}

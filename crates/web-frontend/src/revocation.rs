@@ -1,0 +1,125 @@
+//! Logout revocation: the web-frontend tells the socket-server which login
+//! sessions ended, over the authenticated channel (`claims::RevocationSigner`).
+//!
+//! A logout is pushed at once (the handler waits for it, briefly), and every
+//! session ended within one token lifetime is pushed again every few seconds,
+//! so a socket-server that was down or restarted learns it too.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use claims::{Revocation, RevocationSigner};
+use tokio::sync::{mpsc, oneshot};
+
+/// How often the whole list of live revocations is sent again.
+const RESYNC_EVERY: Duration = Duration::from_secs(5);
+/// One push may take this long (the logout response waits at most that).
+const PUSH_TIMEOUT: Duration = Duration::from_millis(800);
+/// Logouts waiting for the publisher; past this, a logout waits for room.
+const QUEUE: usize = 1024;
+
+struct Command {
+    revocation: Revocation,
+    delivered: oneshot::Sender<bool>,
+}
+
+/// The handle request handlers use.
+#[derive(Clone, Debug)]
+pub(crate) struct RevocationPublisher {
+    commands: mpsc::Sender<Command>,
+}
+
+impl RevocationPublisher {
+    /// Starts the publisher task on the current runtime.
+    pub(crate) fn start(signer: RevocationSigner, socket_base_url: &str) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(PUSH_TIMEOUT)
+            .build()
+            .map_err(|error| anyhow::anyhow!("the revocation channel's HTTP client: {error}"))?;
+        let url = format!(
+            "{}/internal/revocations",
+            socket_base_url.trim_end_matches('/')
+        );
+        let (commands, receiver) = mpsc::channel(QUEUE);
+        let task = Publisher {
+            client,
+            url,
+            signer,
+            live: HashMap::new(),
+        };
+        tokio::spawn(task.run(receiver));
+        Ok(Self { commands })
+    }
+
+    /// Revokes a session; resolves when the socket server has it (or once the
+    /// first attempt failed: the resync keeps trying).
+    pub(crate) async fn revoke(&self, sid: String, until: i64) -> bool {
+        let (delivered, outcome) = oneshot::channel();
+        let command = Command {
+            revocation: Revocation { sid, until },
+            delivered,
+        };
+        if self.commands.send(command).await.is_err() {
+            return false;
+        }
+        outcome.await.unwrap_or(false)
+    }
+}
+
+struct Publisher {
+    client: reqwest::Client,
+    url: String,
+    signer: RevocationSigner,
+    /// sid → until: every session ended within one token lifetime.
+    live: HashMap<String, i64>,
+}
+
+impl Publisher {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut resync = tokio::time::interval(RESYNC_EVERY);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = commands.recv() => {
+                    let Some(Command { revocation, delivered }) = command else { return };
+                    self.live.insert(revocation.sid.clone(), revocation.until);
+                    let ok = self.push(std::slice::from_ref(&revocation)).await;
+                    let _ = delivered.send(ok);
+                }
+                _ = resync.tick() => {
+                    let now = claims::unix_now();
+                    self.live.retain(|_, until| now < *until);
+                    if !self.live.is_empty() {
+                        let all: Vec<Revocation> = self
+                            .live
+                            .iter()
+                            .map(|(sid, until)| Revocation { sid: sid.clone(), until: *until })
+                            .collect();
+                        self.push(&all).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn push(&self, revocations: &[Revocation]) -> bool {
+        let notice = match self.signer.sign(revocations, claims::unix_now()) {
+            Ok(notice) => notice,
+            Err(error) => {
+                tracing::error!(%error, "signing a revocation notice failed");
+                return false;
+            }
+        };
+        match self.client.post(&self.url).body(notice).send().await {
+            Ok(response) if response.status().is_success() => true,
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "the socket server refused a revocation notice");
+                false
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the socket server is unreachable for revocations; retrying");
+                false
+            }
+        }
+    }
+}
