@@ -25,6 +25,7 @@ use std::time::Duration;
 use futures_util::FutureExt as _;
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
+use rust_socketio::TransportType;
 use rust_socketio::asynchronous::{ClientBuilder, ReconnectSettings};
 use serde_json::json;
 
@@ -129,6 +130,9 @@ pub async fn socket_builder(
     let session = session.clone();
     Ok(ClientBuilder::new(socket_url)
         .auth(json!({ "token": first }))
+        // rust_socketio 0.6 notices a lost transport (and reconnects) only on
+        // websocket; over long-polling it keeps polling the old session.
+        .transport_type(TransportType::Websocket)
         .reconnect(true)
         .reconnect_on_disconnect(false)
         .reconnect_delay(200, 2000)
