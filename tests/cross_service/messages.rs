@@ -121,3 +121,31 @@ async fn payloads_that_are_not_strings_are_ignored() {
             .unwrap_or_else(|e| panic!("{payload}: {e}"));
     }
 }
+
+#[tokio::test]
+async fn a_burst_of_messages_reaches_another_socket_complete_and_in_order() {
+    const BURST: usize = 500;
+    let system = spawn_system().await;
+    let token = system.demo_token().await;
+    let sender = SioClient::connect_with_auth(&system.socket_url, &token)
+        .await
+        .expect("connects");
+    let reader = SioClient::connect_with_auth(&system.socket_url, &token)
+        .await
+        .expect("connects");
+
+    for index in 0..BURST {
+        sender
+            .emit("message", json!(format!("#{index}")))
+            .await
+            .expect("emit");
+    }
+
+    for index in 0..BURST {
+        let message = reader
+            .next_event("message", WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("message {index}: {e}"));
+        assert_eq!(message["text"], format!("#{index}"), "in the order sent");
+    }
+}

@@ -126,3 +126,15 @@ async fn the_allowed_list_comes_from_the_settings() {
         200
     );
 }
+
+#[tokio::test]
+async fn healthz_answers_whatever_the_origin() {
+    let system = spawn_system().await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/healthz", system.socket_url))
+        .header("origin", OTHER)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+}

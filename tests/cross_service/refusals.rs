@@ -97,3 +97,18 @@ async fn a_logged_out_user_gets_no_more_tokens() {
 
     assert_eq!(response.status(), 403);
 }
+
+#[tokio::test]
+async fn an_oversized_token_is_refused_as_not_valid_not_as_a_transport_error() {
+    let system = spawn_system().await;
+    let huge = format!(
+        "{}.{}.{}",
+        "a".repeat(50_000),
+        "b".repeat(50_000),
+        "c".repeat(10)
+    );
+    let refusal = SioClient::refusal_with_auth(&system.socket_url, Some(json!({"token": huge})))
+        .await
+        .expect("refused");
+    assert_eq!(refusal, "not valid token");
+}

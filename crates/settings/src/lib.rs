@@ -187,6 +187,15 @@ impl Settings {
         }
         let mut seen = std::collections::HashSet::new();
         for user in &self.users {
+            if !user.password_hash.starts_with("$argon2") {
+                return Err(ConfigError::invalid(
+                    "users",
+                    format!(
+                        "the password_hash of {:?} is not an argon2 PHC string",
+                        user.username
+                    ),
+                ));
+            }
             if user.username.is_empty() || !seen.insert(user.username.as_str()) {
                 return Err(ConfigError::invalid(
                     "users",

@@ -309,3 +309,19 @@ fn a_secret_of_the_wrong_type_is_refused_without_showing_it() {
         Ok(())
     });
 }
+
+#[test]
+fn a_password_hash_that_is_not_argon2_is_refused_by_both_services() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "users.toml",
+            "[[users]]\nusername = \"a\"\npassword_hash = \"plain\"\n",
+        )?;
+        let message = error(&[("APP_CONFIG", "users.toml")]);
+        assert_eq!(
+            message,
+            "users: the password_hash of \"a\" is not an argon2 PHC string"
+        );
+        Ok(())
+    });
+}
