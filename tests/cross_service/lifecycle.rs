@@ -191,11 +191,9 @@ async fn logout_ends_that_sessions_sockets_within_a_second_and_revokes_its_token
             .await
             .expect("disconnected");
     }
-    assert!(
-        logged_out.elapsed() < Duration::from_secs(1),
-        "took {:?}",
-        logged_out.elapsed()
-    );
+    let took = logged_out.elapsed();
+    eprintln!("both sockets of the session ended {took:?} after the logout response");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
     other
         .expect_no_event("session_ended", Duration::from_millis(500))
         .await
