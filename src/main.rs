@@ -10,7 +10,6 @@ use settings::Settings;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    settings::telemetry::init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -22,6 +21,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let mut settings = Settings::load()?;
+    settings::telemetry::init(settings.log.format);
     if settings.jwt.secret.is_none() {
         settings.jwt.secret = Some(SecretString::from(web_frontend::users::generate_secret()));
         // The key itself is never printed.

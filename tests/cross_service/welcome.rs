@@ -65,3 +65,35 @@ async fn the_socket_server_answers_healthz_on_the_same_port() {
         .expect("request");
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn socket_server_metrics_count_handshakes_by_result_and_connected_sockets() {
+    let system = spawn_system().await;
+    let client = SioClient::connect_with_auth(&system.socket_url, &system.demo_token().await)
+        .await
+        .expect("connected");
+    SioClient::refusal_with_auth(
+        &system.socket_url,
+        Some(json!({"token": expired_token("gonzalo")})),
+    )
+    .await
+    .expect("refused");
+
+    let body = reqwest::get(format!("{}/metrics", system.socket_url))
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+
+    assert!(
+        body.contains("authbridge_handshakes_total{result=\"accepted\",reason=\"\"} 1\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("authbridge_handshakes_total{result=\"refused\",reason=\"expired\"} 1\n"),
+        "{body}"
+    );
+    assert!(body.contains("authbridge_connected_sockets 1\n"), "{body}");
+    client.disconnect().await.expect("disconnect");
+}

@@ -13,6 +13,7 @@ pub(crate) const METADATA_NAME: &str = "environment variable";
 /// Keys read as they are written: strings, where parsing could only lose.
 const VERBATIM_KEYS: &[&str] = &[
     "env",
+    "log.format",
     "jwt.secret",
     "jwt.issuer",
     "jwt.audience",

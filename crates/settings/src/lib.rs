@@ -7,7 +7,9 @@
 
 mod env;
 mod error;
+pub mod health;
 mod load;
+pub mod metrics;
 mod signal;
 pub mod telemetry;
 
@@ -31,8 +33,26 @@ pub struct Settings {
     pub web: WebSettings,
     pub socket: SocketSettings,
     pub redis: RedisSettings,
+    pub log: LogSettings,
     /// Who can log in to the web-frontend; a later layer's list replaces an earlier one.
     pub users: Vec<UserEntry>,
+}
+
+/// `[log]`: how the services write their logs (to stderr).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -325,3 +325,19 @@ fn a_password_hash_that_is_not_argon2_is_refused_by_both_services() {
         Ok(())
     });
 }
+
+#[test]
+fn the_log_format_is_text_or_json() {
+    Jail::expect_with(|_| {
+        assert_eq!(load(&[]).expect("loads").log.format, LogFormat::Text);
+        assert_eq!(
+            load(&[("APP_LOG__FORMAT", "json")])
+                .expect("loads")
+                .log
+                .format,
+            LogFormat::Json
+        );
+        assert!(error(&[("APP_LOG__FORMAT", "xml")]).starts_with("APP_LOG__FORMAT: "));
+        Ok(())
+    });
+}

@@ -84,10 +84,12 @@ pub(crate) async fn authenticate<A: Adapter>(
     };
     match result {
         Ok(identity) => {
+            crate::metrics::bump(&state.metrics.handshakes_accepted);
             socket.extensions.insert(identity);
             Ok(())
         }
         Err(error) => {
+            state.metrics.refused(error.reason());
             // Never the token itself: only why it was refused.
             tracing::debug!(sid = %socket.id, reason = error.reason(), "handshake refused");
             Err(error)

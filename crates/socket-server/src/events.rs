@@ -31,6 +31,10 @@ async fn on_connect<A: Adapter>(
     }
     state.expiry.schedule(socket.id, identity.expires_at);
     socket.extensions.insert(state.relay.clone());
+    state
+        .metrics
+        .connected
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::debug!(sid = %socket.id, username = %identity.username, "socket connected");
     let _ = socket.emit("welcome", &json!({ "username": &*identity.username }));
     socket.on("message", relay_message);
@@ -40,6 +44,10 @@ async fn on_connect<A: Adapter>(
 
 async fn forget_deadline<A: Adapter>(socket: SocketRef<A>, State(state): State<Arc<AppState>>) {
     state.expiry.cancel(socket.id);
+    state
+        .metrics
+        .connected
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The room holding every socket of one user.
@@ -81,12 +89,14 @@ async fn reauth<A: Adapter>(
                     socket.join(session_room(new));
                 }
             }
+            crate::metrics::bump(&state.metrics.reauths_ok);
             let expires_at = fresh.expires_at;
             socket.extensions.insert(fresh);
             state.expiry.schedule(socket.id, expires_at);
             json!({ "ok": true, "exp": expires_at })
         }
         Err(error) => {
+            crate::metrics::bump(&state.metrics.reauths_refused);
             tracing::debug!(sid = %socket.id, reason = error.reason(), "reauth refused");
             json!({ "ok": false, "error": error.to_string() })
         }

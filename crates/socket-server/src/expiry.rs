@@ -11,7 +11,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::time::DelayQueue;
 
+use std::sync::Arc;
+
 use crate::Identity;
+use crate::metrics::Metrics;
 
 enum Command {
     Schedule(Sid, i64),
@@ -25,24 +28,27 @@ pub(crate) struct ExpiryScheduler {
     leeway_secs: i64,
 }
 
-/// The receiving half, handed to [`run`] once the `SocketIo` handle exists.
+/// The receiving half, handed to [`ExpiryTask::run`] once the `SocketIo` handle exists.
 pub(crate) struct ExpiryTask {
     commands: mpsc::UnboundedReceiver<Command>,
     leeway_secs: i64,
+    metrics: Arc<Metrics>,
 }
 
-pub(crate) fn scheduler(leeway_secs: u64) -> (ExpiryScheduler, ExpiryTask) {
+pub(crate) fn scheduler(leeway_secs: u64, metrics: Arc<Metrics>) -> (ExpiryScheduler, ExpiryTask) {
     let (commands, receiver) = mpsc::unbounded_channel();
     let leeway_secs = i64::try_from(leeway_secs).unwrap_or(i64::MAX);
+    let task = ExpiryTask {
+        commands: receiver,
+        leeway_secs,
+        metrics,
+    };
     (
         ExpiryScheduler {
             commands,
             leeway_secs,
         },
-        ExpiryTask {
-            commands: receiver,
-            leeway_secs,
-        },
+        task,
     )
 }
 
@@ -110,6 +116,7 @@ impl ExpiryTask {
             return;
         }
         tracing::debug!(sid = %socket.id, username = %identity.username, "token expired on a live socket");
+        crate::metrics::bump(&self.metrics.tokens_expired);
         let _ = socket.emit(
             "token_expired",
             &serde_json::json!({ "exp": identity.expires_at }),

@@ -4,6 +4,7 @@
 mod auth;
 mod events;
 mod expiry;
+mod metrics;
 mod origins;
 mod relay;
 mod revocations;
@@ -31,6 +32,7 @@ pub(crate) struct AppState {
     pub(crate) revocations: Arc<revocations::RevocationList>,
     pub(crate) expiry: expiry::ExpiryScheduler,
     pub(crate) relay: relay::RelayQueue,
+    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
 /// A bound, not yet running socket-server.
@@ -72,13 +74,15 @@ impl Application {
         let verifier = TokenVerifier::new(&key_settings).context("jwt.secret")?;
         let revocation_verifier = RevocationVerifier::new(&key_settings).context("jwt.secret")?;
         let revocations = Arc::new(revocations::RevocationList::default());
-        let (expiry, expiry_task) = expiry::scheduler(settings.jwt.leeway_secs);
+        let metrics = Arc::new(metrics::Metrics::default());
+        let (expiry, expiry_task) = expiry::scheduler(settings.jwt.leeway_secs, metrics.clone());
         let (relay, relay_queue) = relay::queue();
         let state = Arc::new(AppState {
             verifier,
             revocations: revocations.clone(),
             expiry,
             relay,
+            metrics: metrics.clone(),
         });
 
         let local_addr = listener.local_addr()?;
@@ -98,12 +102,13 @@ impl Application {
             .build_layer();
         events::register(&io);
         let expiry_task = tokio::spawn(expiry_task.run(io.clone()));
-        tokio::spawn(relay::broadcast(io.clone(), relay_queue));
+        tokio::spawn(relay::broadcast(io.clone(), relay_queue, metrics.clone()));
 
         let channel = revocations::Channel {
             verifier: Arc::new(revocation_verifier),
             list: revocations,
             io: io.clone(),
+            metrics: metrics.clone(),
         };
         let internal = Router::new()
             .route("/internal/revocations", post(revocations::receive))
@@ -111,6 +116,7 @@ impl Application {
             .with_state(channel);
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
+            .route("/metrics", get(metrics::metrics).with_state(metrics))
             .merge(internal)
             .layer(layer);
         let router = origins::guard(router, &settings.socket.allowed_origins)?;

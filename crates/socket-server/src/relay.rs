@@ -17,6 +17,7 @@ use socketioxide::socket::Socket;
 use tokio::sync::mpsc;
 
 use crate::Identity;
+use crate::metrics::Metrics;
 
 /// The longest `message` text relayed, in UTF-8 bytes.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 4096;
@@ -42,13 +43,18 @@ pub(crate) fn queue() -> (RelayQueue, mpsc::Receiver<Relay>) {
 }
 
 /// Broadcasts every queued line to every connected socket, in order.
-pub(crate) async fn broadcast<A: Adapter>(io: SocketIo<A>, mut queue: mpsc::Receiver<Relay>) {
+pub(crate) async fn broadcast<A: Adapter>(
+    io: SocketIo<A>,
+    mut queue: mpsc::Receiver<Relay>,
+    metrics: Arc<Metrics>,
+) {
     while let Some(Relay { from, text }) = queue.recv().await {
         // `of`: after a shutdown closed the namespace there is no one to tell.
         let Some(namespace) = io.of("/") else { return };
         let message = json!({ "from": &*from, "text": text });
-        if let Err(error) = namespace.emit("message", &message).await {
-            tracing::warn!(%error, "message broadcast failed");
+        match namespace.emit("message", &message).await {
+            Ok(()) => crate::metrics::bump(&metrics.messages_relayed),
+            Err(error) => tracing::warn!(%error, "message broadcast failed"),
         }
     }
 }

@@ -70,6 +70,7 @@ pub(crate) struct Channel {
     pub(crate) verifier: Arc<RevocationVerifier>,
     pub(crate) list: Arc<RevocationList>,
     pub(crate) io: SocketIo,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// `POST /internal/revocations`: a notice signed with the channel's key (only
@@ -87,6 +88,11 @@ pub(crate) async fn receive(State(channel): State<Channel>, notice: String) -> S
     channel.list.revoke(&revocations, now);
     for revocation in revocations.iter().filter(|r| now < r.until) {
         end_session(&channel.io, &revocation.sid).await;
+    }
+    // A resync repeats sessions already counted; count only what a notice of
+    // one session (a logout as it happens) brings.
+    if revocations.len() == 1 {
+        crate::metrics::bump(&channel.metrics.sessions_revoked);
     }
     tracing::debug!(
         sessions = revocations.len(),

@@ -3,6 +3,7 @@
 
 mod assets;
 mod error;
+mod metrics;
 mod origin;
 mod pages;
 mod revocation;
@@ -40,6 +41,7 @@ pub(crate) struct AppState {
     /// How long after a logout its tokens could still be accepted: the token
     /// lifetime plus the verifier's leeway.
     pub(crate) revoke_for_secs: i64,
+    pub(crate) metrics: metrics::Metrics,
 }
 
 /// A bound, not yet running web-frontend.
@@ -86,6 +88,7 @@ impl Application {
             socket_url: settings.web.socket_url.clone(),
             revocations,
             revoke_for_secs,
+            metrics: metrics::Metrics::default(),
         });
         // The cookie only carries a random session key; it is also encrypted, with
         // a key derived (HKDF, its own purpose string) from the shared secret so
@@ -161,6 +164,7 @@ fn routes(config: &mut web::ServiceConfig) {
             web::get().to(token::get_io_connection_token),
         )
         .route("/healthz", web::get().to(|| async { "ok" }))
+        .route("/metrics", web::get().to(metrics::metrics))
         .configure(assets::register)
         .default_service(web::to(pages::not_found))
         .app_data(web::FormConfig::default().limit(16 * 1024));

@@ -7,10 +7,12 @@ use std::process::ExitCode;
 use settings::Settings;
 use web_frontend::Application;
 
-const USAGE: &str = "usage: web-frontend [serve | hash-password | generate-secret | --help]
+const USAGE: &str =
+    "usage: web-frontend [serve | healthcheck | hash-password | generate-secret | --help]
 
   serve            run the web-frontend (default); configuration: config/default.toml,
                    the TOML file named by APP_CONFIG, APP_<SECTION>__<KEY> variables
+  healthcheck      exit 0 when the web-frontend at web.addr answers /healthz
   hash-password    read a password on stdin, print its argon2id hash for [[users]]
   generate-secret  print a random 256-bit shared key for APP_JWT__SECRET";
 
@@ -19,6 +21,7 @@ async fn main() -> ExitCode {
     let command = std::env::args().nth(1);
     let result = match command.as_deref() {
         None | Some("serve") => serve().await,
+        Some("healthcheck") => healthcheck(),
         Some("hash-password") => hash_password(),
         Some("generate-secret") => {
             write_line(&web_frontend::users::generate_secret());
@@ -40,11 +43,17 @@ async fn main() -> ExitCode {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    settings::telemetry::init();
     let settings = Settings::load()?;
+    settings::telemetry::init(settings.log.format);
     let app = Application::build(&settings)?;
     app.run_until_stopped().await?;
     Ok(())
+}
+
+fn healthcheck() -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    let addr = settings::resolve_addr("web.addr", &settings.web.addr)?;
+    settings::health::probe(addr).map_err(|error| anyhow::anyhow!("unhealthy: {error}"))
 }
 
 fn hash_password() -> anyhow::Result<()> {

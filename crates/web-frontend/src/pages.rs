@@ -11,6 +11,7 @@ use tera::Context;
 
 use crate::AppState;
 use crate::error::WebError;
+use crate::metrics::bump;
 use crate::origin::is_same_origin_post;
 
 /// The session key holding the logged-in username.
@@ -163,11 +164,15 @@ pub(crate) async fn log_out(
     let session_id = session.get::<String>(SESSION_ID_KEY).ok().flatten();
     session.purge();
     if let Some(username) = username {
+        bump(&state.metrics.logouts);
         tracing::info!(%username, "logged out");
     }
     if let Some(session_id) = session_id {
         let until = claims::unix_now().saturating_add(state.revoke_for_secs);
-        if !state.revocations.revoke(session_id, until).await {
+        if state.revocations.revoke(session_id, until).await {
+            bump(&state.metrics.revocations_delivered);
+        } else {
+            bump(&state.metrics.revocations_undelivered);
             tracing::warn!(
                 "the logout is not yet known to the socket server; it is resent every few seconds"
             );
@@ -225,11 +230,14 @@ async fn check_password(
     if username.len() > MAX_CREDENTIAL_BYTES || password.len() > MAX_CREDENTIAL_BYTES {
         return Ok(false);
     }
-    let state = state.clone();
-    let valid = web::block(move || state.users.verify(&username, &password))
+    let directory = state.clone();
+    let valid = web::block(move || directory.users.verify(&username, &password))
         .await
         .map_err(|error| WebError::PasswordCheck(anyhow::anyhow!("{error}")))?;
-    if !valid {
+    if valid {
+        bump(&state.metrics.logins_ok);
+    } else {
+        bump(&state.metrics.logins_failed);
         tracing::info!("login failed");
     }
     Ok(valid)

@@ -23,6 +23,7 @@ pub(crate) async fn get_io_connection_token(
     let token = state
         .issuer
         .issue(&username, &session_id, claims::unix_now())?;
+    crate::metrics::bump(&state.metrics.tokens_issued);
     tracing::debug!(%username, "token issued");
     Ok(HttpResponse::Ok().insert_header(no_store).json(token))
 }

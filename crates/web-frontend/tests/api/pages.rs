@@ -72,3 +72,34 @@ async fn the_stylesheet_is_served() {
             .starts_with("text/css")
     );
 }
+
+#[tokio::test]
+async fn metrics_count_logins_and_tokens_in_the_prometheus_format() {
+    let app = spawn_app().await;
+    app.post_login(USERNAME, "wrong").await;
+    app.post_login(USERNAME, PASSWORD).await;
+    app.get("/getIoConnectionToken").await;
+
+    let response = app.get("/metrics").await;
+
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let body = response.text().await.expect("body");
+    assert!(
+        body.contains("authbridge_logins_total{result=\"ok\"} 1\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("authbridge_logins_total{result=\"failed\"} 1\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("authbridge_tokens_issued_total 1\n"),
+        "{body}"
+    );
+}

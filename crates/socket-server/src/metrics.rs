@@ -1,0 +1,134 @@
+//! `GET /metrics`: the socket server's counters, in the Prometheus text format.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use settings::metrics::{CONTENT_TYPE, family, sample};
+
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    pub(crate) handshakes_accepted: AtomicU64,
+    /// By refusal reason (a fixed, small set of static labels).
+    handshakes_refused: Mutex<BTreeMap<&'static str, u64>>,
+    pub(crate) connected: AtomicI64,
+    pub(crate) reauths_ok: AtomicU64,
+    pub(crate) reauths_refused: AtomicU64,
+    pub(crate) tokens_expired: AtomicU64,
+    pub(crate) sessions_revoked: AtomicU64,
+    pub(crate) messages_relayed: AtomicU64,
+}
+
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Metrics {
+    pub(crate) fn refused(&self, reason: &'static str) {
+        let mut refused = self
+            .handshakes_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *refused.entry(reason).or_default() += 1;
+    }
+
+    fn render(&self) -> String {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let mut out = String::new();
+        family(
+            &mut out,
+            "authbridge_handshakes_total",
+            "counter",
+            "Socket handshakes, by result and refusal reason.",
+        );
+        sample(
+            &mut out,
+            "authbridge_handshakes_total",
+            &[("result", "accepted"), ("reason", "")],
+            get(&self.handshakes_accepted),
+        );
+        let refused = self
+            .handshakes_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for (reason, count) in refused {
+            sample(
+                &mut out,
+                "authbridge_handshakes_total",
+                &[("result", "refused"), ("reason", reason)],
+                count,
+            );
+        }
+        family(
+            &mut out,
+            "authbridge_connected_sockets",
+            "gauge",
+            "Authenticated sockets connected now.",
+        );
+        let connected = u64::try_from(self.connected.load(Ordering::Relaxed)).unwrap_or(0);
+        sample(&mut out, "authbridge_connected_sockets", &[], connected);
+        family(
+            &mut out,
+            "authbridge_reauths_total",
+            "counter",
+            "In-band token refreshes, by result.",
+        );
+        sample(
+            &mut out,
+            "authbridge_reauths_total",
+            &[("result", "ok")],
+            get(&self.reauths_ok),
+        );
+        sample(
+            &mut out,
+            "authbridge_reauths_total",
+            &[("result", "refused")],
+            get(&self.reauths_refused),
+        );
+        family(
+            &mut out,
+            "authbridge_tokens_expired_total",
+            "counter",
+            "Live sockets ended by their token's expiry.",
+        );
+        sample(
+            &mut out,
+            "authbridge_tokens_expired_total",
+            &[],
+            get(&self.tokens_expired),
+        );
+        family(
+            &mut out,
+            "authbridge_sessions_revoked_total",
+            "counter",
+            "Login sessions revoked by a logout.",
+        );
+        sample(
+            &mut out,
+            "authbridge_sessions_revoked_total",
+            &[],
+            get(&self.sessions_revoked),
+        );
+        family(
+            &mut out,
+            "authbridge_messages_relayed_total",
+            "counter",
+            "`message` events broadcast.",
+        );
+        sample(
+            &mut out,
+            "authbridge_messages_relayed_total",
+            &[],
+            get(&self.messages_relayed),
+        );
+        out
+    }
+}
+
+pub(crate) async fn metrics(State(metrics): State<std::sync::Arc<Metrics>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render())
+}

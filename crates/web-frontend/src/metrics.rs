@@ -1,0 +1,96 @@
+//! `GET /metrics`: the web-frontend's counters, in the Prometheus text format.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix_web::{HttpResponse, web};
+use settings::metrics::{CONTENT_TYPE, family, sample};
+
+use crate::AppState;
+
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    pub(crate) logins_ok: AtomicU64,
+    pub(crate) logins_failed: AtomicU64,
+    pub(crate) logouts: AtomicU64,
+    pub(crate) tokens_issued: AtomicU64,
+    pub(crate) revocations_delivered: AtomicU64,
+    pub(crate) revocations_undelivered: AtomicU64,
+}
+
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Metrics {
+    pub(crate) fn render(&self) -> String {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let mut out = String::new();
+        family(
+            &mut out,
+            "authbridge_logins_total",
+            "counter",
+            "Login attempts, by result.",
+        );
+        sample(
+            &mut out,
+            "authbridge_logins_total",
+            &[("result", "ok")],
+            get(&self.logins_ok),
+        );
+        sample(
+            &mut out,
+            "authbridge_logins_total",
+            &[("result", "failed")],
+            get(&self.logins_failed),
+        );
+        family(
+            &mut out,
+            "authbridge_logouts_total",
+            "counter",
+            "Sessions ended by logout.",
+        );
+        sample(
+            &mut out,
+            "authbridge_logouts_total",
+            &[],
+            get(&self.logouts),
+        );
+        family(
+            &mut out,
+            "authbridge_tokens_issued_total",
+            "counter",
+            "Connection tokens issued.",
+        );
+        sample(
+            &mut out,
+            "authbridge_tokens_issued_total",
+            &[],
+            get(&self.tokens_issued),
+        );
+        family(
+            &mut out,
+            "authbridge_revocations_total",
+            "counter",
+            "Logouts reported to the socket server at once, by outcome (undelivered ones are resent).",
+        );
+        sample(
+            &mut out,
+            "authbridge_revocations_total",
+            &[("result", "delivered")],
+            get(&self.revocations_delivered),
+        );
+        sample(
+            &mut out,
+            "authbridge_revocations_total",
+            &[("result", "undelivered")],
+            get(&self.revocations_undelivered),
+        );
+        out
+    }
+}
+
+pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .body(state.metrics.render())
+}
