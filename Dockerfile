@@ -1,0 +1,91 @@
+# The two service images, from one file:
+#
+#   docker build --target web-frontend  -t authbridge/web-frontend .
+#   docker build --target socket-server -t authbridge/socket-server .
+#
+# Those targets build from source: the page's Socket.IO client with npm (pinned
+# by client/package-lock.json), the binaries with Cargo in the official Rust
+# image (the toolchain the project is tested with), dependencies in a cached
+# layer of their own. They run on Debian slim (the glibc the builder links
+# against) as an unprivileged user, with a HEALTHCHECK on /healthz.
+#
+# The *-prebuilt targets package binaries already built on the host instead
+# (context: a folder holding prebuilt/web-frontend, prebuilt/socket-server and
+# config/); scripts/docker-test uses them where no image registry is reachable.
+# They come first: the classic builder processes every stage before its target.
+
+ARG RUNTIME_IMAGE=debian:bookworm-slim
+ARG RUST_IMAGE=rust:1.95-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- runtime base -------------------------------------------------------------
+FROM ${RUNTIME_IMAGE} AS runtime
+WORKDIR /app
+# config/default.toml: the layer under APP_CONFIG and the environment (it holds
+# the article's demo user, which APP_ENV=production refuses).
+COPY config/ /app/config/
+ENV APP_WEB__ADDR=0.0.0.0:8080 \
+    APP_SOCKET__ADDR=0.0.0.0:3000
+# No shell tools needed: the binaries answer their own health checks.
+USER 65532:65532
+STOPSIGNAL SIGTERM
+
+# ---- images from host-built binaries (tests) -----------------------------------
+FROM runtime AS web-frontend-prebuilt
+COPY prebuilt/web-frontend /usr/local/bin/web-frontend
+EXPOSE 8080
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["web-frontend", "healthcheck"]
+ENTRYPOINT ["web-frontend"]
+CMD ["serve"]
+
+FROM runtime AS socket-server-prebuilt
+COPY prebuilt/socket-server /usr/local/bin/socket-server
+EXPOSE 3000
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["socket-server", "healthcheck"]
+ENTRYPOINT ["socket-server"]
+CMD ["serve"]
+
+# ---- build from source (the default) --------------------------------------------
+FROM ${NODE_IMAGE} AS client
+WORKDIR /client
+COPY client/package.json client/package-lock.json client/build.mjs ./
+RUN npm ci --no-audit --no-fund
+
+FROM ${RUST_IMAGE} AS build
+WORKDIR /src
+# Dependencies first, against stub sources: this layer is reused until
+# Cargo.toml or Cargo.lock change.
+COPY Cargo.toml Cargo.lock ./
+COPY crates/claims/Cargo.toml crates/claims/
+COPY crates/client/Cargo.toml crates/client/
+COPY crates/settings/Cargo.toml crates/settings/
+COPY crates/socket-server/Cargo.toml crates/socket-server/
+COPY crates/web-frontend/Cargo.toml crates/web-frontend/
+RUN for crate in claims client settings socket-server web-frontend; do \
+      mkdir -p crates/$crate/src && echo '' > crates/$crate/src/lib.rs; \
+    done \
+ && mkdir -p src && echo 'fn main() {}' > src/main.rs \
+ && echo 'fn main() {}' > crates/web-frontend/src/main.rs \
+ && echo 'fn main() {}' > crates/socket-server/src/main.rs \
+ && cargo build --release --locked -p web-frontend -p socket-server \
+ && rm -rf src crates/*/src target/release/.fingerprint/claims-* target/release/.fingerprint/settings-* \
+      target/release/.fingerprint/web-frontend-* target/release/.fingerprint/socket-server-*
+COPY . .
+COPY --from=client /client/dist/ client/dist/
+RUN touch crates/*/src/lib.rs crates/*/src/main.rs \
+ && cargo build --release --locked -p web-frontend -p socket-server
+
+# ---- the images ------------------------------------------------------------------
+FROM runtime AS socket-server
+COPY --from=build /src/target/release/socket-server /usr/local/bin/socket-server
+EXPOSE 3000
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["socket-server", "healthcheck"]
+ENTRYPOINT ["socket-server"]
+CMD ["serve"]
+
+FROM runtime AS web-frontend
+COPY --from=build /src/target/release/web-frontend /usr/local/bin/web-frontend
+EXPOSE 8080
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["web-frontend", "healthcheck"]
+ENTRYPOINT ["web-frontend"]
+CMD ["serve"]

@@ -1,0 +1,83 @@
+// The compose deployment, from the host: the web-frontend and the socket server
+// run in their containers; this logs in over HTTP, connects the official
+// socket.io-client with a token fetched in its `auth` callback, then stops and
+// starts the socket-server container and expects a reconnection with a fresh
+// token. Run by scripts/docker-test.
+//
+// Inputs: WEB_URL, SOCKET_URL, STOP_SOCKET_SERVER and START_SOCKET_SERVER (shell
+// commands).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execSync } from 'node:child_process';
+import { io } from 'socket.io-client';
+
+const { WEB_URL, SOCKET_URL, STOP_SOCKET_SERVER, START_SOCKET_SERVER } = process.env;
+for (const [name, value] of Object.entries({ WEB_URL, SOCKET_URL, STOP_SOCKET_SERVER, START_SOCKET_SERVER })) {
+  if (!value) throw new Error(`compose.test.mjs: ${name} is not set`);
+}
+
+async function logIn(username, password) {
+  const response = await fetch(`${WEB_URL}/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username, password }),
+  });
+  assert.equal(response.status, 303, 'login redirects');
+  const cookie = response.headers.get('set-cookie');
+  assert.ok(cookie, 'a session cookie');
+  return cookie.split(';')[0];
+}
+
+function nextEvent(socket, event, ms = 20_000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
+    socket.once(event, (data) => {
+      clearTimeout(timer);
+      resolve(data);
+    });
+  });
+}
+
+test('log in, connect, welcome; the socket server restarts and the client comes back with a fresh token', { timeout: 90_000 }, async () => {
+  assert.equal((await fetch(`${WEB_URL}/healthz`)).status, 200);
+  assert.equal((await fetch(`${SOCKET_URL}/healthz`)).status, 200);
+  const cookie = await logIn('gonzalo', 'password');
+  const page = await fetch(`${WEB_URL}/private`, { headers: { cookie } });
+  assert.match(await page.text(), /Welcome gonzalo!/);
+
+  const tokens = [];
+  const socket = io(SOCKET_URL, {
+    transports: ['websocket'],
+    reconnectionDelay: 200,
+    reconnectionDelayMax: 1000,
+    auth: (cb) => {
+      fetch(`${WEB_URL}/getIoConnectionToken`, { headers: { cookie } })
+        .then((response) => response.json())
+        .then((token) => {
+          tokens.push(token);
+          cb({ token });
+        });
+    },
+  });
+  try {
+    const welcome = await nextEvent(socket, 'welcome');
+    assert.deepEqual(welcome, { username: 'gonzalo' });
+    socket.emit('message', 'hello from the host');
+    assert.deepEqual(await nextEvent(socket, 'message'), { from: 'gonzalo', text: 'hello from the host' });
+
+    const closed = nextEvent(socket, 'disconnect');
+    execSync(STOP_SOCKET_SERVER, { stdio: 'inherit' });
+    assert.equal(await closed, 'transport close', 'a transport close, so the client reconnects');
+    const again = nextEvent(socket, 'welcome', 60_000);
+    execSync(START_SOCKET_SERVER, { stdio: 'inherit' });
+    assert.deepEqual(await again, { username: 'gonzalo' });
+    assert.ok(tokens.length >= 2, 'the reconnection asked for a token');
+    assert.notEqual(tokens.at(-1), tokens[0], 'a fresh token');
+
+    const metrics = await (await fetch(`${SOCKET_URL}/metrics`)).text();
+    assert.match(metrics, /authbridge_connected_sockets 1/);
+  } finally {
+    socket.close();
+  }
+});
