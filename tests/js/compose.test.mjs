@@ -2,7 +2,8 @@
 // run in their containers; this logs in over HTTP, connects the official
 // socket.io-client with a token fetched in its `auth` callback, then stops and
 // starts the socket-server container and expects a reconnection with a fresh
-// token. Run by scripts/docker-test.
+// token; a logout then ends the socket (the revocation channel between the
+// containers). Run by scripts/docker-test.
 //
 // Inputs: WEB_URL, SOCKET_URL, STOP_SOCKET_SERVER and START_SOCKET_SERVER (shell
 // commands).
@@ -77,6 +78,13 @@ test('log in, connect, welcome; the socket server restarts and the client comes 
 
     const metrics = await (await fetch(`${SOCKET_URL}/metrics`)).text();
     assert.match(metrics, /authbridge_connected_sockets 1/);
+
+    // Logout travels from the web-frontend's container to the socket server's
+    // (the revocation channel, over the compose network).
+    const ended = nextEvent(socket, 'session_ended', 5_000);
+    const logout = await fetch(`${WEB_URL}/logout`, { method: 'POST', redirect: 'manual', headers: { cookie } });
+    assert.equal(logout.status, 303);
+    await ended;
   } finally {
     socket.close();
   }
