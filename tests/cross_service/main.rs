@@ -6,6 +6,7 @@ mod browser;
 mod helpers;
 mod lifecycle;
 mod messages;
+mod node;
 mod official_clients;
 mod origins;
 mod refusals;
