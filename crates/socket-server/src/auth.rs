@@ -11,13 +11,13 @@ use crate::AppState;
 /// Who a socket belongs to, from its verified token. Kept in the socket's
 /// extensions; small on purpose (the raw token is not kept).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Identity {
-    pub username: Arc<str>,
+pub(crate) struct Identity {
+    pub(crate) username: Arc<str>,
     /// The token's `exp`, seconds since the Unix epoch: the socket lives until
     /// then (+ leeway) unless a `reauth` moves it.
-    pub expires_at: i64,
+    pub(crate) expires_at: i64,
     /// The token's `sid`: logging out of that session ends the socket.
-    pub session_id: Option<Arc<str>>,
+    pub(crate) session_id: Option<Arc<str>>,
 }
 
 impl Identity {

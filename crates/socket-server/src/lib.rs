@@ -23,7 +23,7 @@ use settings::Settings;
 use socketioxide::SocketIo;
 use tokio::net::{TcpListener, TcpSocket};
 
-pub use auth::Identity;
+pub(crate) use auth::Identity;
 
 /// What every handler shares.
 #[derive(Debug)]

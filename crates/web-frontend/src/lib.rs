@@ -25,8 +25,6 @@ use claims::{RevocationSigner, TokenIssuer};
 use secrecy::ExposeSecret as _;
 use settings::Settings;
 
-pub use session_store::MemorySessionStore;
-
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "authbridge_session";
 
@@ -94,7 +92,7 @@ impl Application {
         // a key derived (HKDF, its own purpose string) from the shared secret so
         // that every web-frontend node reads every node's cookies.
         let cookie_key = Key::derive_from(key_settings.secret.expose_secret().as_bytes());
-        let store = MemorySessionStore::default();
+        let store = session_store::MemorySessionStore::default();
         let secure = settings.served_over_https();
         let socket_url = settings.web.socket_url.clone();
 

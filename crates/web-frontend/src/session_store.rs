@@ -17,7 +17,7 @@ type SessionState = HashMap<String, String>;
 const MAX_SESSIONS: usize = 100_000;
 
 #[derive(Clone, Debug, Default)]
-pub struct MemorySessionStore {
+pub(crate) struct MemorySessionStore {
     sessions: Arc<Mutex<HashMap<String, Entry>>>,
 }
 
@@ -33,15 +33,6 @@ impl MemorySessionStore {
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Number of sessions held (expired ones not yet swept included).
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
