@@ -42,7 +42,7 @@ const ASSETS: &[Asset] = &[
 /// One GET route per asset.
 pub(crate) fn register(config: &mut web::ServiceConfig) {
     for asset in ASSETS {
-        config.route(asset.path, web::get().to(move || serve(asset)));
+        config.route(asset.path, crate::read().to(move || serve(asset)));
     }
 }
 

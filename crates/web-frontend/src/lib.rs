@@ -152,18 +152,21 @@ impl Application {
 /// Every route of the web-frontend, in one place.
 fn routes(config: &mut web::ServiceConfig) {
     config
-        .route("/", web::get().to(pages::home))
-        .route("/login", web::get().to(pages::login_form_or_basic))
+        .route("/", read().to(pages::home))
+        .route("/login", read().to(pages::login_form_or_basic))
         .route("/login", web::post().to(pages::log_in))
         .route("/logout", web::post().to(pages::log_out))
-        .route("/private", web::get().to(pages::private))
-        .route(
-            "/getIoConnectionToken",
-            web::get().to(token::get_io_connection_token),
-        )
-        .route("/healthz", web::get().to(|| async { "ok" }))
-        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/private", read().to(pages::private))
+        .route("/getIoConnectionToken", read().to(token::get_io_connection_token))
+        .route("/healthz", read().to(|| async { "ok" }))
+        .route("/metrics", read().to(metrics::metrics))
         .configure(assets::register)
         .default_service(web::to(pages::not_found))
         .app_data(web::FormConfig::default().limit(16 * 1024));
+}
+
+/// GET, and HEAD wherever GET works (HTTP semantics; `curl -I` health checks).
+/// actix-web sends a HEAD response's headers without its body.
+pub(crate) fn read() -> actix_web::Route {
+    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
 }
