@@ -267,6 +267,31 @@ async fn a_revocation_notice_needs_the_shared_key() {
         .expect("session_ended");
 }
 
+#[tokio::test]
+async fn a_restarted_socket_server_refuses_a_logged_out_sessions_tokens_from_the_start() {
+    let mut system = spawn_system().await;
+    let ended = logged_in(&system, "gonzalo", "password").await;
+    let ended_token = ended.connection_token().await.expect("token");
+    ended.log_out().await.expect("logout");
+    let live = logged_in(&system, "gonzalo", "password").await;
+    let live_token = live.connection_token().await.expect("token");
+
+    system.stop_socket_server().await;
+    system.start_socket_server().await;
+
+    // The new server starts with an empty list: a token older than it waits
+    // for the web-frontend's resync instead of slipping through.
+    let refusal =
+        SioClient::refusal_with_auth(&system.socket_url, Some(json!({ "token": ended_token })))
+            .await
+            .expect("refused");
+    assert_eq!(refusal, "token revoked");
+    let socket = SioClient::connect_with_auth(&system.socket_url, &live_token)
+        .await
+        .expect("a live session connects");
+    still_works(&socket, "the live session's older token is fine").await;
+}
+
 /// 50 clients, each fetching a fresh token on every reconnection, survive a
 /// socket-server restart that comes after all their first tokens expired.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -99,6 +99,8 @@ pub struct VerifiedClaims {
     pub username: String,
     /// `exp`, seconds since the Unix epoch.
     pub expires_at: i64,
+    /// `iat`, seconds since the Unix epoch.
+    pub issued_at: i64,
     /// `sid`, when the token has one (tokens minted elsewhere may not).
     pub session_id: Option<String>,
 }

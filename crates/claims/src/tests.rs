@@ -96,6 +96,7 @@ fn an_issued_token_round_trips_through_the_verifier() {
         VerifiedClaims {
             username: "gonzalo".into(),
             expires_at: NOW + 300,
+            issued_at: NOW,
             session_id: Some(SESSION.into()),
         }
     );

@@ -87,6 +87,7 @@ impl TokenVerifier {
         Ok(VerifiedClaims {
             username: sub,
             session_id: claims.sid,
+            issued_at: iat.floor() as i64,
             // Saturating: a float `exp` far past i64 still means "not expired yet".
             expires_at: exp.floor() as i64,
         })

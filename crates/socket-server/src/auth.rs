@@ -58,13 +58,13 @@ impl AuthError {
 }
 
 /// Every check a token passes before it may open or extend a socket.
-pub(crate) fn check_token(state: &AppState, token: &str) -> Result<Identity, AuthError> {
-    let now = claims::unix_now();
-    let claims = state.verifier.verify(token, now)?;
-    if let Some(session_id) = &claims.session_id
-        && state.revocations.is_revoked(session_id, now)
-    {
-        return Err(AuthError::Revoked);
+pub(crate) async fn check_token(state: &AppState, token: &str) -> Result<Identity, AuthError> {
+    let claims = state.verifier.verify(token, claims::unix_now())?;
+    if let Some(session_id) = &claims.session_id {
+        state.revocations.synced_for(claims.issued_at).await;
+        if state.revocations.is_revoked(session_id, claims::unix_now()) {
+            return Err(AuthError::Revoked);
+        }
     }
     Ok(Identity::from_claims(claims))
 }
@@ -80,7 +80,7 @@ pub(crate) async fn authenticate<A: Adapter>(
         .or_else(|| token_from_query(socket.req_parts().uri.query()))
     {
         None => Err(AuthError::Missing),
-        Some(token) => check_token(&state, &token),
+        Some(token) => check_token(&state, &token).await,
     };
     match result {
         Ok(identity) => {

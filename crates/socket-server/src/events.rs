@@ -71,7 +71,7 @@ async fn reauth<A: Adapter>(
 ) {
     let result = match token_from_auth(payload.as_ref().ok()) {
         None => Err(AuthError::Missing),
-        Some(token) => check_token(&state, &token).and_then(|fresh| {
+        Some(token) => check_token(&state, &token).await.and_then(|fresh| {
             if fresh.username == current.username {
                 Ok(fresh)
             } else {

@@ -3,24 +3,69 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use claims::{Revocation, RevocationVerifier};
 use socketioxide::SocketIo;
+use tokio::sync::watch;
 
 /// More ended sessions than this within one token lifetime is no real load;
 /// past it the entries closest to their end go first, so memory stays bounded.
 const MAX_REVOCATIONS: usize = 1_000_000;
 
+/// How long a handshake with a token older than this server waits for the
+/// web-frontend's first notice (it sends one every 2 s) before going ahead.
+const SYNC_WAIT: Duration = Duration::from_secs(5);
+
 /// sid → until (seconds since the Unix epoch): tokens of that session are
 /// refused until then, when the last of them has expired anyway.
-#[derive(Debug, Default)]
+///
+/// The list lives in memory, so a restarted server starts empty: until the
+/// web-frontend's next notice (a resync of every live revocation, sent every
+/// 2 s), it cannot tell a logged-out session's token from a live one. Tokens
+/// issued before the server started therefore wait for that notice (at most
+/// [`SYNC_WAIT`]); tokens issued since need no wait.
+#[derive(Debug)]
 pub(crate) struct RevocationList {
     revoked: Mutex<HashMap<String, i64>>,
+    started_at: i64,
+    synced: watch::Sender<bool>,
+}
+
+impl Default for RevocationList {
+    fn default() -> Self {
+        Self {
+            revoked: Mutex::default(),
+            started_at: claims::unix_now(),
+            synced: watch::channel(false).0,
+        }
+    }
 }
 
 impl RevocationList {
+    /// Waits, when a token older than this server comes before the first
+    /// notice, until the list is complete (or [`SYNC_WAIT`] passed).
+    pub(crate) async fn synced_for(&self, issued_at: i64) {
+        if issued_at > self.started_at || *self.synced.borrow() {
+            return;
+        }
+        let mut synced = self.synced.subscribe();
+        if tokio::time::timeout(SYNC_WAIT, synced.wait_for(|synced| *synced))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "no revocation notice from the web-frontend yet: a token older than this server was checked without one"
+            );
+        }
+    }
+
+    fn mark_synced(&self) {
+        self.synced.send_replace(true);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
         self.revoked
             .lock()
@@ -86,6 +131,7 @@ pub(crate) async fn receive(State(channel): State<Channel>, notice: String) -> S
         }
     };
     channel.list.revoke(&revocations, now);
+    channel.list.mark_synced();
     for revocation in revocations.iter().filter(|r| now < r.until) {
         end_session(&channel.io, &revocation.sid).await;
     }

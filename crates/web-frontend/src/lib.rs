@@ -157,7 +157,10 @@ fn routes(config: &mut web::ServiceConfig) {
         .route("/login", web::post().to(pages::log_in))
         .route("/logout", web::post().to(pages::log_out))
         .route("/private", read().to(pages::private))
-        .route("/getIoConnectionToken", read().to(token::get_io_connection_token))
+        .route(
+            "/getIoConnectionToken",
+            read().to(token::get_io_connection_token),
+        )
         .route("/healthz", read().to(|| async { "ok" }))
         .route("/metrics", read().to(metrics::metrics))
         .configure(assets::register)

@@ -2,8 +2,10 @@
 //! sessions ended, over the authenticated channel (`claims::RevocationSigner`).
 //!
 //! A logout is pushed at once (the handler waits for it, briefly), and every
-//! session ended within one token lifetime is pushed again every few seconds,
-//! so a socket-server that was down or restarted learns it too.
+//! session ended within one token lifetime is pushed again every 2 seconds —
+//! an empty list too, as a heartbeat — so a socket server that was down or
+//! restarted learns the whole list within 2 s (and holds back tokens older
+//! than itself until it has).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use claims::{Revocation, RevocationSigner};
 use tokio::sync::{mpsc, oneshot};
 
 /// How often the whole list of live revocations is sent again.
-const RESYNC_EVERY: Duration = Duration::from_secs(5);
+const RESYNC_EVERY: Duration = Duration::from_secs(2);
 /// One push may take this long (the logout response waits at most that).
 const PUSH_TIMEOUT: Duration = Duration::from_millis(800);
 /// Logouts waiting for the publisher; past this, a logout waits for room.
@@ -42,6 +44,7 @@ impl RevocationPublisher {
         );
         let (commands, receiver) = mpsc::channel(QUEUE);
         let task = Publisher {
+            reachable: true,
             client,
             url,
             signer,
@@ -67,6 +70,8 @@ impl RevocationPublisher {
 }
 
 struct Publisher {
+    /// Whether the last push got through (warnings are for changes only).
+    reachable: bool,
     client: reqwest::Client,
     url: String,
     signer: RevocationSigner,
@@ -89,20 +94,29 @@ impl Publisher {
                 _ = resync.tick() => {
                     let now = claims::unix_now();
                     self.live.retain(|_, until| now < *until);
-                    if !self.live.is_empty() {
-                        let all: Vec<Revocation> = self
-                            .live
-                            .iter()
-                            .map(|(sid, until)| Revocation { sid: sid.clone(), until: *until })
-                            .collect();
-                        self.push(&all).await;
-                    }
+                    let all: Vec<Revocation> = self
+                        .live
+                        .iter()
+                        .map(|(sid, until)| Revocation { sid: sid.clone(), until: *until })
+                        .collect();
+                    self.push(&all).await;
                 }
             }
         }
     }
 
-    async fn push(&self, revocations: &[Revocation]) -> bool {
+    async fn push(&mut self, revocations: &[Revocation]) -> bool {
+        let delivered = self.deliver(revocations).await;
+        if delivered != self.reachable {
+            self.reachable = delivered;
+            if delivered {
+                tracing::info!("the socket server takes revocation notices again");
+            }
+        }
+        delivered
+    }
+
+    async fn deliver(&self, revocations: &[Revocation]) -> bool {
         let notice = match self.signer.sign(revocations, claims::unix_now()) {
             Ok(notice) => notice,
             Err(error) => {
@@ -113,11 +127,15 @@ impl Publisher {
         match self.client.post(&self.url).body(notice).send().await {
             Ok(response) if response.status().is_success() => true,
             Ok(response) => {
-                tracing::warn!(status = %response.status(), "the socket server refused a revocation notice");
+                if self.reachable {
+                    tracing::warn!(status = %response.status(), "the socket server refused a revocation notice (same shared key?)");
+                }
                 false
             }
             Err(error) => {
-                tracing::warn!(%error, "the socket server is unreachable for revocations; retrying");
+                if self.reachable {
+                    tracing::warn!(%error, "the socket server is unreachable for revocation notices; retrying every 2 s");
+                }
                 false
             }
         }

@@ -108,8 +108,16 @@ async fn metrics_count_logins_and_tokens_in_the_prometheus_format() {
 async fn head_is_answered_wherever_get_is_without_a_body() {
     let app = spawn_app().await;
     for path in ["/", "/login", "/healthz", "/static/app.css", "/metrics"] {
-        let response = app.client.head(app.url(path)).send().await.expect("request");
+        let response = app
+            .client
+            .head(app.url(path))
+            .send()
+            .await
+            .expect("request");
         assert_eq!(response.status(), 200, "HEAD {path}");
-        assert!(response.bytes().await.expect("body").is_empty(), "HEAD {path} has no body");
+        assert!(
+            response.bytes().await.expect("body").is_empty(),
+            "HEAD {path} has no body"
+        );
     }
 }
