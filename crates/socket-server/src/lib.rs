@@ -42,7 +42,9 @@ pub struct Application {
     local_addr: SocketAddr,
     router: Router,
     io: SocketIo,
-    expiry_task: tokio::task::JoinHandle<()>,
+    /// The expiry wheel and the relay broadcaster: they hold the `SocketIo`
+    /// handle, so they are stopped with the server (else they would keep it alive).
+    tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
 /// How long a shutdown waits for the transports to close.
@@ -101,8 +103,10 @@ impl Application {
             .connect_timeout(std::time::Duration::from_secs(10))
             .build_layer();
         events::register(&io);
-        let expiry_task = tokio::spawn(expiry_task.run(io.clone()));
-        tokio::spawn(relay::broadcast(io.clone(), relay_queue, metrics.clone()));
+        let tasks = [
+            tokio::spawn(expiry_task.run(io.clone())),
+            tokio::spawn(relay::broadcast(io.clone(), relay_queue, metrics.clone())),
+        ];
 
         let channel = revocations::Channel {
             verifier: Arc::new(revocation_verifier),
@@ -125,7 +129,7 @@ impl Application {
             local_addr,
             router,
             io,
-            expiry_task,
+            tasks,
         })
     }
 
@@ -182,7 +186,9 @@ impl Application {
             tracing::warn!("some connections did not close in time");
             serve.abort();
         }
-        self.expiry_task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
         Ok(())
     }
 }
