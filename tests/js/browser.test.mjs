@@ -62,6 +62,16 @@ async function newPage(t, viewport = { width: 1100, height: 900 }) {
   return page;
 }
 
+// Counts the page's requests to /getIoConnectionToken (and lets them through).
+async function countTokenFetches(page) {
+  const tokens = { fetched: 0 };
+  await page.route('**/getIoConnectionToken', (route) => {
+    tokens.fetched += 1;
+    return route.continue();
+  });
+  return tokens;
+}
+
 async function logIn(page, username, password) {
   await page.goto(`${WEB_URL}/login`);
   await page.getByLabel('Username').fill(username);
@@ -173,21 +183,17 @@ test('the page works at phone width', opts, async (t) => {
 
 test('every connection asks /getIoConnectionToken for a fresh token, reconnections too', opts, async (t) => {
   const page = await newPage(t);
-  let fetched = 0;
-  await page.route('**/getIoConnectionToken', (route) => {
-    fetched += 1;
-    return route.continue();
-  });
+  const tokens = await countTokenFetches(page);
   await logIn(page, USER1, PASS1);
   await expectConnected(page, USER1);
-  assert.equal(fetched, 1);
+  assert.equal(tokens.fetched, 1);
 
   // Drop the transport (as a socket-server restart would): the client
   // reconnects by itself, with a new token.
   await page.evaluate(() => window.socket.io.engine.close());
   await page.waitForFunction(() => window.socket.connected === false || document.querySelector('#live').dataset.state !== 'connected');
   await page.locator('#live[data-state="connected"]').waitFor();
-  assert.equal(fetched, 2);
+  assert.equal(tokens.fetched, 2);
 });
 
 test('a refused token is shown with the reason', opts, async (t) => {
@@ -234,11 +240,7 @@ test('a logout elsewhere ends the socket of the page at once (session_ended) and
 
 test('the page refreshes its token in-band before it expires and never disconnects', opts, async (t) => {
   const page = await newPage(t);
-  let fetched = 0;
-  await page.route('**/getIoConnectionToken', (route) => {
-    fetched += 1;
-    return route.continue();
-  });
+  const tokens = await countTokenFetches(page);
   await logIn(page, USER1, PASS1);
   await expectConnected(page, USER1);
   const socketId = await page.evaluate(() => window.socket.id);
@@ -251,7 +253,7 @@ test('the page refreshes its token in-band before it expires and never disconnec
   await page.waitForTimeout(Number(process.env.TOKEN_TTL_SECS) * 2500);
   assert.deepEqual(await page.evaluate(() => window.stateChanges), [], 'never left "connected"');
   assert.equal(await page.evaluate(() => window.socket.id), socketId, 'the same socket throughout');
-  assert.ok(fetched >= 3, `the token was refreshed in-band (${fetched} tokens fetched)`);
+  assert.ok(tokens.fetched >= 3, `the token was refreshed in-band (${tokens.fetched} tokens fetched)`);
   await page.getByLabel('Message', { exact: true }).fill('still here');
   await page.getByLabel('Message', { exact: true }).press('Enter');
   await waitForMessage(page, { from: USER1, text: 'still here' });
