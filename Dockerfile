@@ -47,20 +47,25 @@ ENV APP_WEB__ADDR=0.0.0.0:8080 \
 USER 65532:65532
 STOPSIGNAL SIGTERM
 
-# ---- images from host-built binaries (tests) -----------------------------------
-FROM runtime AS web-frontend-prebuilt
-COPY prebuilt/web-frontend /usr/local/bin/web-frontend
+# ---- one base per service: port, health check, entrypoint ---------------------
+FROM runtime AS web-frontend-base
 EXPOSE 8080
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["web-frontend", "healthcheck"]
 ENTRYPOINT ["web-frontend"]
 CMD ["serve"]
 
-FROM runtime AS socket-server-prebuilt
-COPY prebuilt/socket-server /usr/local/bin/socket-server
+FROM runtime AS socket-server-base
 EXPOSE 3000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["socket-server", "healthcheck"]
 ENTRYPOINT ["socket-server"]
 CMD ["serve"]
+
+# ---- images from host-built binaries (tests) -----------------------------------
+FROM web-frontend-base AS web-frontend-prebuilt
+COPY prebuilt/web-frontend /usr/local/bin/web-frontend
+
+FROM socket-server-base AS socket-server-prebuilt
+COPY prebuilt/socket-server /usr/local/bin/socket-server
 
 # ---- build from source (the default) --------------------------------------------
 FROM ${NODE_IMAGE} AS client
@@ -94,16 +99,8 @@ RUN find crates src -name '*.rs' -exec touch {} + \
  && cargo build --release --locked -p web-frontend -p socket-server
 
 # ---- the images ------------------------------------------------------------------
-FROM runtime AS socket-server
+FROM socket-server-base AS socket-server
 COPY --from=build /src/target/release/socket-server /usr/local/bin/socket-server
-EXPOSE 3000
-HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["socket-server", "healthcheck"]
-ENTRYPOINT ["socket-server"]
-CMD ["serve"]
 
-FROM runtime AS web-frontend
+FROM web-frontend-base AS web-frontend
 COPY --from=build /src/target/release/web-frontend /usr/local/bin/web-frontend
-EXPOSE 8080
-HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["web-frontend", "healthcheck"]
-ENTRYPOINT ["web-frontend"]
-CMD ["serve"]
