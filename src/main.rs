@@ -30,7 +30,7 @@ async fn run() -> anyhow::Result<()> {
              (set APP_JWT__SECRET to keep tokens and sessions valid across restarts)"
         );
     }
-    let web = web_frontend::Application::build(&settings)?;
+    let web = web_frontend::Application::build(&settings).await?;
     let socket = socket_server::Application::build(&settings).await?;
 
     let (stop, stopped) = tokio::sync::watch::channel(());

@@ -65,6 +65,7 @@ pub(crate) async fn spawn_system_with(mut settings: Settings) -> TestSystem {
     settings.socket.addr = socket_addr.to_string();
 
     let web = web_frontend::Application::build_with_listener(&settings, web_listener)
+        .await
         .expect("web-frontend builds");
     tokio::spawn(web.run_until(std::future::pending()));
     let socket = socket_server::Application::build_with_listener(&settings, socket_listener)

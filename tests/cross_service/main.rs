@@ -9,6 +9,8 @@ mod messages;
 mod node;
 mod official_clients;
 mod origins;
+mod redis;
 mod refusals;
+mod scale;
 mod socketio;
 mod welcome;

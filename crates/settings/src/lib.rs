@@ -142,7 +142,21 @@ impl Default for SocketSettings {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSettings {
+    /// `redis://[user:password@]host:port[/db]`; secret, as it may hold a password.
     pub url: Option<SecretString>,
+}
+
+impl RedisSettings {
+    /// `host:port` of the Redis URL, for logs: never the password.
+    pub fn display_host(&self) -> Option<String> {
+        let url = self.url.as_ref()?.expose_secret();
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        Some(host.to_owned())
+    }
 }
 
 /// One `[[users]]` entry.
@@ -199,11 +213,8 @@ impl Settings {
         for origin in &self.socket.allowed_origins {
             check_http_url("socket.allowed_origins", origin)?;
         }
-        if self.redis.url.is_some() {
-            return Err(ConfigError::invalid(
-                "redis.url",
-                "scale-out over Redis is not available in this version; unset it to run embedded",
-            ));
+        if let Some(url) = &self.redis.url {
+            check_redis_url(url.expose_secret())?;
         }
         let mut seen = std::collections::HashSet::new();
         for user in &self.users {
@@ -280,6 +291,35 @@ pub fn resolve_addr(key: &'static str, addr: &str) -> Result<SocketAddr, ConfigE
         .ok()
         .and_then(|mut addrs| addrs.next())
         .ok_or_else(|| ConfigError::invalid(key, format!("{addr:?} is not a host:port address")))
+}
+
+/// A plain `redis://host[:port][/db]` URL; the services add the query
+/// parameters their client libraries need (`protocol=resp3`).
+fn check_redis_url(url: &str) -> Result<(), ConfigError> {
+    const KEY: &str = "redis.url";
+    let Some(rest) = url.strip_prefix("redis://") else {
+        return Err(ConfigError::invalid(
+            KEY,
+            "must start with redis:// (the value is not shown: it may hold a password)",
+        ));
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.is_empty() || url.contains(char::is_whitespace) || url.contains('?') {
+        return Err(ConfigError::invalid(
+            KEY,
+            "must be redis://host[:port][/db] without a query",
+        ));
+    }
+    if !path.is_empty() && path.parse::<u32>().is_err() {
+        return Err(ConfigError::invalid(
+            KEY,
+            "the path names the database: a number, as in redis://host:6379/0",
+        ));
+    }
+    Ok(())
 }
 
 fn check_http_url(key: &'static str, url: &str) -> Result<(), ConfigError> {

@@ -245,11 +245,33 @@ fn a_broken_toml_file_is_refused_with_its_name() {
 }
 
 #[test]
-fn redis_url_is_refused_until_scale_out_exists() {
+fn a_redis_url_turns_scale_out_on_and_is_never_echoed() {
     Jail::expect_with(|_| {
-        assert!(
-            error(&[("APP_REDIS__URL", "redis://127.0.0.1:6379/0")]).starts_with("redis.url: ")
+        let settings = load(&[("APP_REDIS__URL", "redis://:hunter2-secret@10.0.0.5:6380/2")])
+            .expect("a plain redis URL loads");
+        assert_eq!(
+            settings.redis.display_host().as_deref(),
+            Some("10.0.0.5:6380")
         );
+        assert!(
+            load(&[]).expect("defaults").redis.url.is_none(),
+            "embedded by default"
+        );
+        for bad in [
+            "http://127.0.0.1:6379",
+            "redis://",
+            "redis://127.0.0.1:6379/zero",
+            "redis://127.0.0.1:6379/0?protocol=resp3",
+            "rediss://:hunter2-secret@host",
+        ] {
+            let message = error(&[("APP_REDIS__URL", bad)]);
+            assert!(message.starts_with("redis.url: "), "{bad}: {message}");
+            assert!(
+                !message.contains("hunter2"),
+                "the password leaked: {message}"
+            );
+            assert!(!message.contains('\n'), "one line: {message}");
+        }
         Ok(())
     });
 }

@@ -14,13 +14,14 @@ use crate::revocations::session_room;
 use crate::{AppState, Identity};
 
 /// The whole socket surface: the auth middleware, then the events of an
-/// authenticated socket. The handlers are generic over the adapter, so the
-/// Redis adapter of the scale-out mode reuses them.
+/// authenticated socket. The handlers are generic over the adapter; the Redis
+/// adapter of the scaled mode registers the same ones once Redis answers
+/// ([`crate::backplane::run`]).
 pub(crate) fn register(io: &SocketIo) {
     io.ns("/", on_connect.with(authenticate));
 }
 
-async fn on_connect<A: Adapter>(
+pub(crate) async fn on_connect<A: Adapter>(
     socket: SocketRef<A>,
     State(state): State<Arc<AppState>>,
     Extension(identity): Extension<Identity>,

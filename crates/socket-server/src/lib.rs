@@ -2,6 +2,7 @@
 //! shared key alone (no database, no call back to the web-frontend).
 
 mod auth;
+mod backplane;
 mod events;
 mod expiry;
 mod metrics;
@@ -15,12 +16,18 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse as _;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
+use backplane::Readiness;
 use claims::{RevocationVerifier, TokenVerifier};
+use secrecy::ExposeSecret as _;
 use settings::Settings;
-use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::{SocketIo, SocketIoBuilder};
 use tokio::net::{TcpListener, TcpSocket};
 
 pub(crate) use auth::Identity;
@@ -36,15 +43,24 @@ pub(crate) struct AppState {
 }
 
 /// A bound, not yet running socket-server.
-#[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
-    io: SocketIo,
-    /// The expiry wheel and the relay broadcaster: they hold the `SocketIo`
-    /// handle, so they are stopped with the server (else they would keep it alive).
-    tasks: [tokio::task::JoinHandle<()>; 2],
+    /// Closes every Engine.IO transport (the adapter's type is erased here).
+    close_transports: futures_util::future::BoxFuture<'static, ()>,
+    /// The expiry wheel, the relay broadcaster and (scaled mode) the Redis
+    /// watch: they hold the `SocketIo` handle, so they are stopped with the
+    /// server (else they would keep it alive).
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How long a shutdown waits for the transports to close.
@@ -86,51 +102,45 @@ impl Application {
             relay,
             metrics: metrics.clone(),
         });
-
-        let local_addr = listener.local_addr()?;
-
-        let (layer, io) = SocketIo::builder()
-            .with_state(state)
-            // As Node's socket.io (maxHttpBufferSize): a bound, and room enough
-            // that an oversized token is refused as `not valid token`.
-            .max_payload(1_000_000)
-            .ws_max_message_size(1_000_000)
-            // Packets waiting for one socket: a burst of broadcasts must not
-            // overflow a reader that is keeping up (the default is 128).
-            .max_buffer_size(4096)
-            .ws_read_buffer_size(1024)
-            // An Engine.IO session that never sends its Socket.IO CONNECT is closed.
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .build_layer();
-        events::register(&io);
-        let tasks = [
-            tokio::spawn(expiry_task.run(io.clone())),
-            tokio::spawn(relay::broadcast(io.clone(), relay_queue, metrics.clone())),
-        ];
-
-        let channel = revocations::Channel {
-            verifier: Arc::new(revocation_verifier),
-            list: revocations,
-            io: io.clone(),
-            metrics: metrics.clone(),
-        };
-        let internal = Router::new()
-            .route("/internal/revocations", post(revocations::receive))
-            .layer(DefaultBodyLimit::max(claims::MAX_NOTICE_BYTES))
-            .with_state(channel);
-        let router = Router::new()
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/metrics", get(metrics::metrics).with_state(metrics))
-            .merge(internal)
-            .layer(layer);
-        let router = origins::guard(router, &settings.socket.allowed_origins)?;
-        Ok(Self {
+        let parts = Parts {
             listener,
-            local_addr,
-            router,
-            io,
-            tasks,
-        })
+            settings,
+            revocation_verifier: Arc::new(revocation_verifier),
+            revocations,
+            metrics,
+            expiry_task,
+            relay_queue,
+        };
+
+        match &settings.redis.url {
+            None => {
+                let (layer, io) = configure(SocketIo::builder(), state).build_layer();
+                events::register(&io);
+                parts.assemble(layer, io, Arc::new(Readiness::embedded()), Vec::new())
+            }
+            Some(url) => {
+                let host = settings.redis.display_host().unwrap_or_default();
+                let driver = backplane::ResilientDriver::new(url.expose_secret())
+                    .map_err(|error| anyhow::anyhow!("redis.url: {error}"))?;
+                let (layer, io) = configure(
+                    SocketIo::builder().with_adapter::<backplane::RedisAdapter>(
+                        backplane::adapter(driver.clone()),
+                    ),
+                    state,
+                )
+                .build_layer();
+                let readiness = Arc::new(Readiness::scaled(host));
+                // Set up in the background: the node listens (answering 503)
+                // while Redis is away, and becomes ready when it answers.
+                let backplane = tokio::spawn(backplane::run(
+                    io.clone(),
+                    driver,
+                    parts.channel(&io),
+                    readiness.clone(),
+                ));
+                parts.assemble(layer, io, readiness, vec![backplane])
+            }
+        }
     }
 
     /// The address really bound (port 0 in the settings becomes a real port).
@@ -173,7 +183,7 @@ impl Application {
         // stopped server through a pooled connection)...
         let _ = stop_accepting.send(());
         // ...which, for long-polls, happens when their transport is closed here.
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.io.close())
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.close_transports)
             .await
             .is_err()
         {
@@ -191,6 +201,116 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// The Socket.IO settings of both modes.
+fn configure<A: Adapter>(builder: SocketIoBuilder<A>, state: Arc<AppState>) -> SocketIoBuilder<A> {
+    builder
+        .with_state(state)
+        // As Node's socket.io (maxHttpBufferSize): a bound, and room enough
+        // that an oversized token is refused as `not valid token`.
+        .max_payload(1_000_000)
+        .ws_max_message_size(1_000_000)
+        // Packets waiting for one socket: a burst of broadcasts must not
+        // overflow a reader that is keeping up (the default is 128).
+        .max_buffer_size(4096)
+        .ws_read_buffer_size(1024)
+        // An Engine.IO session that never sends its Socket.IO CONNECT is closed.
+        .connect_timeout(std::time::Duration::from_secs(10))
+}
+
+/// What both modes build the same way, around their own adapter.
+struct Parts<'a> {
+    listener: TcpListener,
+    settings: &'a Settings,
+    revocation_verifier: Arc<RevocationVerifier>,
+    revocations: Arc<revocations::RevocationList>,
+    metrics: Arc<metrics::Metrics>,
+    expiry_task: expiry::ExpiryTask,
+    relay_queue: tokio::sync::mpsc::Receiver<relay::Relay>,
+}
+
+impl Parts<'_> {
+    fn channel<A: Adapter>(&self, io: &SocketIo<A>) -> revocations::Channel<A> {
+        revocations::Channel {
+            verifier: self.revocation_verifier.clone(),
+            list: self.revocations.clone(),
+            io: io.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    fn assemble<A: Adapter>(
+        self,
+        layer: SocketIoLayer<A>,
+        io: SocketIo<A>,
+        readiness: Arc<Readiness>,
+        mut tasks: Vec<tokio::task::JoinHandle<()>>,
+    ) -> anyhow::Result<Application> {
+        let local_addr = self.listener.local_addr()?;
+        let channel = self.channel(&io);
+        tasks.push(tokio::spawn(self.expiry_task.run(io.clone())));
+        tasks.push(tokio::spawn(relay::broadcast(
+            io.clone(),
+            self.relay_queue,
+            self.metrics.clone(),
+        )));
+        let internal = Router::new()
+            .route("/internal/revocations", post(revocations::receive::<A>))
+            .layer(DefaultBodyLimit::max(claims::MAX_NOTICE_BYTES))
+            .with_state(channel);
+        let router = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(ready).with_state(readiness.clone()))
+            .route(
+                "/metrics",
+                get(metrics::metrics).with_state((self.metrics.clone(), readiness.clone())),
+            )
+            .merge(internal)
+            .layer(layer)
+            .layer(axum::middleware::from_fn_with_state(
+                readiness,
+                refuse_until_ready,
+            ));
+        let router = origins::guard(router, &self.settings.socket.allowed_origins)?;
+        let closing = io.clone();
+        Ok(Application {
+            listener: self.listener,
+            local_addr,
+            router,
+            close_transports: Box::pin(async move { closing.close().await }),
+            tasks,
+        })
+    }
+}
+
+/// `GET /readyz`: 200 when this node can serve sockets (always in the embedded
+/// mode; in the scaled mode, once set up and while Redis answers), else 503
+/// saying why.
+async fn ready(State(readiness): State<Arc<Readiness>>) -> (StatusCode, String) {
+    match readiness.not_ready_reason() {
+        None => (StatusCode::OK, "ready".into()),
+        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+    }
+}
+
+/// While the scaled mode is not set up (Redis has not answered yet), opening a
+/// socket gets 503 and a `Retry-After`, not a refusal the client would take
+/// for a bad token.
+async fn refuse_until_ready(
+    State(readiness): State<Arc<Readiness>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.uri().path().starts_with("/socket.io") && !readiness.accepting() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::RETRY_AFTER, "1")],
+            "socket-server starting: waiting for Redis",
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

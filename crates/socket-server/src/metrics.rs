@@ -1,13 +1,15 @@
 //! `GET /metrics`: the socket server's counters, in the Prometheus text format.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use settings::metrics::{CONTENT_TYPE, family, sample};
+
+use crate::backplane::Readiness;
 
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
@@ -20,6 +22,8 @@ pub(crate) struct Metrics {
     pub(crate) tokens_expired: AtomicU64,
     pub(crate) sessions_revoked: AtomicU64,
     pub(crate) messages_relayed: AtomicU64,
+    /// Relayed to this node's sockets only: the Redis adapter could not publish.
+    pub(crate) messages_relayed_locally: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -35,7 +39,7 @@ impl Metrics {
         *refused.entry(reason).or_default() += 1;
     }
 
-    fn render(&self) -> String {
+    fn render(&self, readiness: &Readiness) -> String {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let mut out = String::new();
         family(
@@ -125,10 +129,41 @@ impl Metrics {
             &[],
             get(&self.messages_relayed),
         );
+        family(
+            &mut out,
+            "authbridge_messages_relayed_locally_total",
+            "counter",
+            "`message` events broadcast on this node only, Redis being unreachable.",
+        );
+        sample(
+            &mut out,
+            "authbridge_messages_relayed_locally_total",
+            &[],
+            get(&self.messages_relayed_locally),
+        );
+        if readiness.scaled_mode() {
+            family(
+                &mut out,
+                "authbridge_redis_up",
+                "gauge",
+                "1 when Redis answered this node's last probe (scaled mode).",
+            );
+            sample(
+                &mut out,
+                "authbridge_redis_up",
+                &[],
+                u64::from(readiness.redis_up()),
+            );
+        }
         out
     }
 }
 
-pub(crate) async fn metrics(State(metrics): State<std::sync::Arc<Metrics>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render())
+pub(crate) async fn metrics(
+    State((metrics, readiness)): State<(Arc<Metrics>, Arc<Readiness>)>,
+) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        metrics.render(&readiness),
+    )
 }

@@ -52,9 +52,17 @@ pub(crate) async fn broadcast<A: Adapter>(
         // `of`: after a shutdown closed the namespace there is no one to tell.
         let Some(namespace) = io.of("/") else { return };
         let message = json!({ "from": &*from, "text": text });
-        match namespace.emit("message", &message).await {
+        match namespace.clone().emit("message", &message).await {
             Ok(()) => crate::metrics::bump(&metrics.messages_relayed),
-            Err(error) => tracing::warn!(%error, "message broadcast failed"),
+            Err(error) => {
+                // The Redis adapter could not reach the other nodes (Redis is
+                // down): this node's own sockets still get the line.
+                tracing::debug!(%error, "broadcast to the other nodes failed: relayed on this node only");
+                match namespace.local().emit("message", &message).await {
+                    Ok(()) => crate::metrics::bump(&metrics.messages_relayed_locally),
+                    Err(error) => tracing::warn!(%error, "message broadcast failed"),
+                }
+            }
         }
     }
 }

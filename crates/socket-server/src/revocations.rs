@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use claims::{Revocation, RevocationVerifier};
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use tokio::sync::watch;
 
 /// More ended sessions than this within one token lifetime is no real load;
@@ -62,7 +63,7 @@ impl RevocationList {
         }
     }
 
-    fn mark_synced(&self) {
+    pub(crate) fn mark_synced(&self) {
         self.synced.send_replace(true);
     }
 
@@ -78,11 +79,13 @@ impl RevocationList {
             .is_some_and(|until| now < *until)
     }
 
-    /// Records the revocations; returns the sessions newly or still revoked.
-    pub(crate) fn revoke(&self, revocations: &[Revocation], now: i64) {
+    /// Records the revocations; returns the sessions it did not hold yet
+    /// (whose sockets are to be ended).
+    pub(crate) fn revoke(&self, revocations: &[Revocation], now: i64) -> Vec<String> {
         let mut revoked = self.lock();
         // Entries drop when the tokens they cover have expired.
         revoked.retain(|_, until| now < *until);
+        let mut new = Vec::new();
         for revocation in revocations.iter().filter(|r| now < r.until) {
             if revoked.len() >= MAX_REVOCATIONS && !revoked.contains_key(&revocation.sid) {
                 let soonest = revoked
@@ -93,11 +96,18 @@ impl RevocationList {
                     revoked.remove(&soonest);
                 }
             }
-            let until = revoked
-                .entry(revocation.sid.clone())
-                .or_insert(revocation.until);
-            *until = (*until).max(revocation.until);
+            match revoked.entry(revocation.sid.clone()) {
+                std::collections::hash_map::Entry::Occupied(mut entry) => {
+                    let until = entry.get_mut();
+                    *until = (*until).max(revocation.until);
+                }
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    new.push(entry.key().clone());
+                    entry.insert(revocation.until);
+                }
+            }
         }
+        new
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -110,24 +120,50 @@ pub(crate) fn session_room(session_id: &str) -> String {
     format!("session:{session_id}")
 }
 
-#[derive(Clone, Debug)]
-pub(crate) struct Channel {
+/// What applying a notice needs: the key that checks it, the list, and the
+/// sockets of this node.
+#[derive(Debug)]
+pub(crate) struct Channel<A: Adapter> {
     pub(crate) verifier: Arc<RevocationVerifier>,
     pub(crate) list: Arc<RevocationList>,
-    pub(crate) io: SocketIo,
+    pub(crate) io: SocketIo<A>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
+impl<A: Adapter> Clone for Channel<A> {
+    fn clone(&self) -> Self {
+        Self {
+            verifier: self.verifier.clone(),
+            list: self.list.clone(),
+            io: self.io.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
 /// `POST /internal/revocations`: a notice signed with the channel's key (only
-/// holders of the shared key can make one). Each session it names is revoked,
-/// and its sockets get `session_ended` and are disconnected.
-pub(crate) async fn receive(State(channel): State<Channel>, notice: String) -> StatusCode {
+/// holders of the shared key can make one). In the scaled mode the same
+/// notices arrive over Redis instead ([`crate::backplane`]).
+pub(crate) async fn receive<A: Adapter>(
+    State(channel): State<Channel<A>>,
+    notice: String,
+) -> StatusCode {
+    match apply_notice(&channel, notice.trim()).await {
+        Ok(()) => StatusCode::NO_CONTENT,
+        Err(()) => StatusCode::UNAUTHORIZED,
+    }
+}
+
+/// Checks a notice; each session it names is revoked, and its sockets on this
+/// node get `session_ended` and are disconnected (every node receives every
+/// notice, so each ends its own sockets).
+pub(crate) async fn apply_notice<A: Adapter>(channel: &Channel<A>, notice: &str) -> Result<(), ()> {
     let now = claims::unix_now();
-    let revocations = match channel.verifier.verify(notice.trim(), now) {
+    let revocations = match channel.verifier.verify(notice, now) {
         Ok(revocations) => revocations,
         Err(reason) => {
             tracing::warn!(%reason, "revocation notice refused");
-            return StatusCode::UNAUTHORIZED;
+            return Err(());
         }
     };
     channel.list.revoke(&revocations, now);
@@ -145,23 +181,27 @@ pub(crate) async fn receive(State(channel): State<Channel>, notice: String) -> S
         revoked = channel.list.len(),
         "revocation notice applied"
     );
-    StatusCode::NO_CONTENT
+    Ok(())
 }
 
-async fn end_session(io: &SocketIo, session_id: &str) {
+/// Ends the sockets of one session held by this node.
+pub(crate) async fn end_session<A: Adapter>(io: &SocketIo<A>, session_id: &str) {
     // `of`: during a shutdown the namespace may already be closed.
     let Some(namespace) = io.of("/") else { return };
     let room = session_room(session_id);
     let reason = serde_json::json!({ "reason": "logged out" });
+    // `local`: with the Redis adapter a broadcast would reach every node, and
+    // every node ends its own sockets already.
     if let Err(error) = namespace
         .clone()
+        .local()
         .to(room.clone())
         .emit("session_ended", &reason)
         .await
     {
         tracing::warn!(%error, "session_ended broadcast failed");
     }
-    if let Err(error) = namespace.to(room).disconnect().await {
+    if let Err(error) = namespace.local().to(room).disconnect().await {
         tracing::warn!(%error, "disconnecting an ended session failed");
     }
 }

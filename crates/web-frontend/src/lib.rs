@@ -2,6 +2,7 @@
 //! issues the tokens the socket-server accepts.
 
 mod assets;
+mod backplane;
 mod error;
 mod metrics;
 mod origin;
@@ -40,6 +41,8 @@ pub(crate) struct AppState {
     /// lifetime plus the verifier's leeway.
     pub(crate) revoke_for_secs: i64,
     pub(crate) metrics: metrics::Metrics,
+    /// The scaled mode's link to Redis; `None` when embedded.
+    pub(crate) redis: Option<backplane::Redis>,
 }
 
 /// A bound, not yet running web-frontend.
@@ -58,24 +61,49 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     /// Checks the settings, loads the templates once, binds `web.addr`. Nothing
-    /// is served until [`Application::run_until`].
-    pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+    /// is served until [`Application::run_until`]. In the scaled mode Redis is
+    /// not needed yet: the node starts, and answers 503 where it needs Redis
+    /// until Redis answers.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let addr = settings::resolve_addr("web.addr", &settings.web.addr)?;
         let listener = TcpListener::bind(addr)
             .with_context(|| format!("web.addr: cannot listen on {addr}"))?;
-        Self::build_with_listener(settings, listener)
+        Self::build_with_listener(settings, listener).await
     }
 
     /// As [`Application::build`], on a listener bound by the caller (`web.addr`
     /// is not used): tests that must know both services' addresses before
     /// configuring either bind both first.
-    pub fn build_with_listener(settings: &Settings, listener: TcpListener) -> anyhow::Result<Self> {
+    pub async fn build_with_listener(
+        settings: &Settings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let key_settings = settings.key_settings()?;
         let issuer = TokenIssuer::new(&key_settings).context("jwt.secret")?;
-        let revocations = revocation::RevocationPublisher::start(
-            RevocationSigner::new(&key_settings).context("jwt.secret")?,
-            settings.web.revocation_base_url(),
-        )?;
+        let signer = RevocationSigner::new(&key_settings).context("jwt.secret")?;
+        let redis = match &settings.redis.url {
+            None => None,
+            Some(url) => Some(backplane::Redis::new(
+                url.expose_secret(),
+                settings.redis.display_host().unwrap_or_default(),
+            )?),
+        };
+        let (revocations, store) = match &redis {
+            None => (
+                revocation::RevocationPublisher::start(signer, settings.web.revocation_base_url())?,
+                backplane::Sessions::Memory(session_store::MemorySessionStore::default()),
+            ),
+            Some(redis) => {
+                tokio::spawn(redis.clone().watch());
+                (
+                    revocation::RevocationPublisher::Redis {
+                        redis: redis.clone(),
+                        signer: std::sync::Arc::new(signer),
+                    },
+                    backplane::Sessions::Redis(redis.session_store().await?),
+                )
+            }
+        };
         let revoke_for_secs = issuer
             .ttl_secs()
             .saturating_add(i64::try_from(key_settings.leeway_secs).unwrap_or(0));
@@ -87,12 +115,12 @@ impl Application {
             revocations,
             revoke_for_secs,
             metrics: metrics::Metrics::default(),
+            redis,
         });
         // The cookie only carries a random session key; it is also encrypted, with
         // a key derived (HKDF, its own purpose string) from the shared secret so
         // that every web-frontend node reads every node's cookies.
         let cookie_key = Key::derive_from(key_settings.secret.expose_secret().as_bytes());
-        let store = session_store::MemorySessionStore::default();
         let secure = settings.served_over_https();
         let socket_url = settings.web.socket_url.clone();
 
@@ -111,6 +139,7 @@ impl Application {
                         .session_lifecycle(BrowserSession::default())
                         .build(),
                 )
+                .wrap(actix_web::middleware::from_fn(backplane::unavailable_store))
                 .wrap(origin::security_headers(&socket_url))
                 .configure(routes)
         })
@@ -162,6 +191,7 @@ fn routes(config: &mut web::ServiceConfig) {
             read().to(token::get_io_connection_token),
         )
         .route("/healthz", read().to(|| async { "ok" }))
+        .route("/readyz", read().to(pages::ready))
         .route("/metrics", read().to(metrics::metrics))
         .configure(assets::register)
         .default_service(web::to(pages::not_found))

@@ -45,7 +45,7 @@ async fn main() -> ExitCode {
 async fn serve() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     settings::telemetry::init(settings.log.format);
-    let app = Application::build(&settings)?;
+    let app = Application::build(&settings).await?;
     app.run_until_stopped().await?;
     Ok(())
 }

@@ -162,23 +162,45 @@ pub(crate) async fn log_out(
     }
     let username = logged_in_user(&session).ok().flatten();
     let session_id = session.get::<String>(SESSION_ID_KEY).ok().flatten();
+    // Revoked before the session ends: when the revocation cannot be recorded
+    // (Redis unavailable), the session stays, and the user can try again.
+    if let Some(session_id) = session_id {
+        let until = claims::unix_now().saturating_add(state.revoke_for_secs);
+        match state.revocations.revoke(session_id, until).await {
+            Ok(true) => bump(&state.metrics.revocations_delivered),
+            Ok(false) => {
+                bump(&state.metrics.revocations_undelivered);
+                tracing::warn!(
+                    "the logout is not yet known to the socket server; it is resent every few seconds"
+                );
+            }
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "logout refused: the revocation could not be recorded");
+                return actix_web::ResponseError::error_response(
+                    &crate::backplane::StoreUnavailable,
+                );
+            }
+        }
+    }
     session.purge();
     if let Some(username) = username {
         bump(&state.metrics.logouts);
         tracing::info!(%username, "logged out");
     }
-    if let Some(session_id) = session_id {
-        let until = claims::unix_now().saturating_add(state.revoke_for_secs);
-        if state.revocations.revoke(session_id, until).await {
-            bump(&state.metrics.revocations_delivered);
-        } else {
-            bump(&state.metrics.revocations_undelivered);
-            tracing::warn!(
-                "the logout is not yet known to the socket server; it is resent every few seconds"
-            );
-        }
-    }
     see_other("/")
+}
+
+/// `GET /readyz`: 200 when this node can serve every request (always in the
+/// embedded mode; in the scaled mode while Redis answers), else 503.
+pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    match &state.redis {
+        Some(redis) if !redis.is_up() => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain; charset=utf-8")
+            .body("Redis is unreachable"),
+        _ => HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body("ready"),
+    }
 }
 
 pub(crate) async fn private(

@@ -1,7 +1,8 @@
 //! Logout revocation: the web-frontend tells the socket-server which login
 //! sessions ended, over the authenticated channel (`claims::RevocationSigner`).
 //!
-//! A logout is pushed at once (the handler waits for it, briefly), and every
+//! Scaled mode: the notice goes through Redis ([`crate::backplane`]) to every
+//! socket-server node. Embedded mode: a logout is pushed at once (the handler waits for it, briefly), and every
 //! session ended within one token lifetime is pushed again every 2 seconds —
 //! an empty list too, as a heartbeat — so a socket server that was down or
 //! restarted learns the whole list within 2 s (and holds back tokens older
@@ -20,19 +21,26 @@ const PUSH_TIMEOUT: Duration = Duration::from_millis(800);
 /// Logouts waiting for the publisher; past this, a logout waits for room.
 const QUEUE: usize = 1024;
 
-struct Command {
+#[derive(Debug)]
+pub(crate) struct Command {
     revocation: Revocation,
     delivered: oneshot::Sender<bool>,
 }
 
 /// The handle request handlers use.
 #[derive(Clone, Debug)]
-pub(crate) struct RevocationPublisher {
-    commands: mpsc::Sender<Command>,
+pub(crate) enum RevocationPublisher {
+    /// Embedded: pushed over HTTP to the socket-server, and resent.
+    Http(mpsc::Sender<Command>),
+    /// Scaled: recorded in Redis and announced on its channel.
+    Redis {
+        redis: crate::backplane::Redis,
+        signer: std::sync::Arc<RevocationSigner>,
+    },
 }
 
 impl RevocationPublisher {
-    /// Starts the publisher task on the current runtime.
+    /// Starts the HTTP publisher task on the current runtime.
     pub(crate) fn start(signer: RevocationSigner, socket_base_url: &str) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(PUSH_TIMEOUT)
@@ -51,21 +59,31 @@ impl RevocationPublisher {
             live: HashMap::new(),
         };
         tokio::spawn(task.run(receiver));
-        Ok(Self { commands })
+        Ok(Self::Http(commands))
     }
 
-    /// Revokes a session; resolves when the socket server has it (or once the
-    /// first attempt failed: the resync keeps trying).
-    pub(crate) async fn revoke(&self, sid: String, until: i64) -> bool {
-        let (delivered, outcome) = oneshot::channel();
-        let command = Command {
-            revocation: Revocation { sid, until },
-            delivered,
-        };
-        if self.commands.send(command).await.is_err() {
-            return false;
+    /// Revokes a session. `Ok(true)`: the socket servers have it; `Ok(false)`:
+    /// not yet (embedded mode: the resync keeps trying); `Err`: Redis is
+    /// unavailable and nothing was recorded (the logout must not go ahead).
+    pub(crate) async fn revoke(&self, sid: String, until: i64) -> anyhow::Result<bool> {
+        let revocation = Revocation { sid, until };
+        match self {
+            RevocationPublisher::Http(commands) => {
+                let (delivered, outcome) = oneshot::channel();
+                let command = Command {
+                    revocation,
+                    delivered,
+                };
+                if commands.send(command).await.is_err() {
+                    return Ok(false);
+                }
+                Ok(outcome.await.unwrap_or(false))
+            }
+            RevocationPublisher::Redis { redis, signer } => {
+                redis.revoke(signer, revocation).await?;
+                Ok(true)
+            }
         }
-        outcome.await.unwrap_or(false)
     }
 }
 

@@ -31,7 +31,9 @@ pub(crate) async fn spawn_app() -> TestApp {
 }
 
 pub(crate) async fn spawn_app_with(settings: Settings) -> TestApp {
-    let app = Application::build(&settings).expect("the web-frontend builds");
+    let app = Application::build(&settings)
+        .await
+        .expect("the web-frontend builds");
     // Bound before it is spawned: requests queue until it accepts, no sleep needed.
     let address = format!("http://{}", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));
