@@ -312,6 +312,14 @@ async fn the_nodes_survive_redis_going_away_and_work_again_when_it_is_back() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    for node in cluster.nodes() {
+        let metrics = cluster.http.get(format!("{node}/metrics")).send().await;
+        let metrics = metrics.expect("metrics").text().await.expect("body");
+        assert!(
+            metrics.contains("\nauthbridge_redis_up 0\n"),
+            "{node}/metrics: {metrics}"
+        );
+    }
     let during = browser
         .get(format!("{}/getIoConnectionToken", cluster.web[1]))
         .send()
@@ -330,6 +338,13 @@ async fn the_nodes_survive_redis_going_away_and_work_again_when_it_is_back() {
         .await
         .expect("login request");
     assert_eq!(login.status(), 503, "a login cannot be stored");
+    // Static files never touch the session store, cookie or not.
+    let stylesheet = browser
+        .get(format!("{}/static/app.css", cluster.web[0]))
+        .send()
+        .await
+        .expect("stylesheet request");
+    assert_eq!(stylesheet.status(), 200);
     // A socket already open still talks to its own node.
     on_a.emit("message", json!("while Redis is away"))
         .await

@@ -67,6 +67,18 @@ async fn the_socket_server_answers_healthz_on_the_same_port() {
 }
 
 #[tokio::test]
+async fn both_services_are_ready_at_once_in_the_embedded_mode() {
+    let system = spawn_system().await;
+    for url in [&system.web_url, &system.socket_url] {
+        let response = reqwest::get(format!("{url}/readyz"))
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "{url}");
+        assert_eq!(response.text().await.expect("body"), "ready");
+    }
+}
+
+#[tokio::test]
 async fn socket_server_metrics_count_handshakes_by_result_and_connected_sockets() {
     let system = spawn_system().await;
     let client = SioClient::connect_with_auth(&system.socket_url, &system.demo_token().await)

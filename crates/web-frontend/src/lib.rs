@@ -127,21 +127,18 @@ impl Application {
         let local_addr = listener.local_addr()?;
 
         let server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(store.clone(), cookie_key.clone())
+                .cookie_name(SESSION_COOKIE.to_owned())
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_secure(secure)
+                .cookie_content_security(CookieContentSecurity::Private)
+                .session_lifecycle(BrowserSession::default())
+                .build();
             App::new()
                 .app_data(state.clone())
-                .wrap(
-                    SessionMiddleware::builder(store.clone(), cookie_key.clone())
-                        .cookie_name(SESSION_COOKIE.to_owned())
-                        .cookie_http_only(true)
-                        .cookie_same_site(SameSite::Lax)
-                        .cookie_secure(secure)
-                        .cookie_content_security(CookieContentSecurity::Private)
-                        .session_lifecycle(BrowserSession::default())
-                        .build(),
-                )
-                .wrap(actix_web::middleware::from_fn(backplane::unavailable_store))
                 .wrap(origin::security_headers(&socket_url))
-                .configure(routes)
+                .configure(|config| routes(config, sessions))
         })
         .disable_signals()
         .shutdown_timeout(10)
@@ -178,23 +175,31 @@ impl Application {
     }
 }
 
-/// Every route of the web-frontend, in one place.
-fn routes(config: &mut web::ServiceConfig) {
+/// Every route of the web-frontend, in one place. Static files, health and
+/// metrics need no session (so they never touch the session store); the pages
+/// do.
+fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<backplane::Sessions>) {
     config
-        .route("/", read().to(pages::home))
-        .route("/login", read().to(pages::login_form_or_basic))
-        .route("/login", web::post().to(pages::log_in))
-        .route("/logout", web::post().to(pages::log_out))
-        .route("/private", read().to(pages::private))
-        .route(
-            "/getIoConnectionToken",
-            read().to(token::get_io_connection_token),
-        )
         .route("/healthz", read().to(|| async { "ok" }))
         .route("/readyz", read().to(pages::ready))
         .route("/metrics", read().to(metrics::metrics))
         .configure(assets::register)
-        .default_service(web::to(pages::not_found))
+        .service(
+            web::scope("")
+                .route("/", read().to(pages::home))
+                .route("/login", read().to(pages::login_form_or_basic))
+                .route("/login", web::post().to(pages::log_in))
+                .route("/logout", web::post().to(pages::log_out))
+                .route("/private", read().to(pages::private))
+                .route(
+                    "/getIoConnectionToken",
+                    read().to(token::get_io_connection_token),
+                )
+                .default_service(web::to(pages::not_found))
+                // The scaled mode's 503 wraps the session store's failures.
+                .wrap(sessions)
+                .wrap(actix_web::middleware::from_fn(backplane::unavailable_store)),
+        )
         .app_data(web::FormConfig::default().limit(16 * 1024));
 }
 

@@ -90,7 +90,20 @@ impl Metrics {
 }
 
 pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(CONTENT_TYPE)
-        .body(state.metrics.render())
+    let mut out = state.metrics.render();
+    if let Some(redis) = &state.redis {
+        family(
+            &mut out,
+            "authbridge_redis_up",
+            "gauge",
+            "1 when Redis answered this node's last probe (scaled mode).",
+        );
+        sample(
+            &mut out,
+            "authbridge_redis_up",
+            &[],
+            u64::from(redis.is_up()),
+        );
+    }
+    HttpResponse::Ok().content_type(CONTENT_TYPE).body(out)
 }
