@@ -1,14 +1,44 @@
 //! Compact JWS with HS256, framed here so that the header is byte-exact when
-//! signing and the order of checks is ours when verifying; the MAC itself is
-//! jsonwebtoken's (constant-time comparison).
+//! signing and the order of checks is ours when verifying. Signing uses
+//! jsonwebtoken's HS256; verifying uses the same RustCrypto HMAC that
+//! jsonwebtoken does, keyed once (the key's two padded blocks are hashed when
+//! the verifier is built, not per token), with its constant-time comparison.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny};
+use sha2::Sha256;
 
 use crate::Invalid;
+use crate::issue::HS256_HEADER_B64;
+
+/// An HMAC-SHA256 key, ready: each check clones the keyed state.
+#[derive(Clone)]
+pub(crate) struct MacKey(Hmac<Sha256>);
+
+impl MacKey {
+    pub(crate) fn new(secret: &[u8]) -> Self {
+        // HMAC takes a key of any length (longer ones are hashed first).
+        Self(Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable!()))
+    }
+
+    /// Whether `signature_b64` is the MAC of `signed`, compared in constant time.
+    fn verifies(&self, signed: &[u8], signature_b64: &str) -> Result<bool, Invalid> {
+        let mut signature = [0_u8; 32];
+        match URL_SAFE_NO_PAD.decode_slice(signature_b64, &mut signature) {
+            Ok(32) => {}
+            // Another length is another algorithm's MAC, or garbage.
+            Ok(_) | Err(base64::DecodeSliceError::OutputSliceTooSmall) => return Ok(false),
+            Err(base64::DecodeSliceError::DecodeError(_)) => return Err(Invalid::Malformed),
+        }
+        let mut mac = self.0.clone();
+        mac.update(signed);
+        Ok(mac.verify_slice(&signature).is_ok())
+    }
+}
 
 /// `header_b64.base64url(payload).signature` with the given (encoded) header.
 pub(crate) fn sign(
@@ -32,7 +62,7 @@ pub(crate) fn sign(
 pub(crate) fn open<'t>(
     token: &'t str,
     max_len: usize,
-    key: &DecodingKey,
+    key: &MacKey,
     typ: Option<&str>,
 ) -> Result<&'t str, Invalid> {
     if token.len() > max_len {
@@ -44,6 +74,19 @@ pub(crate) fn open<'t>(
     else {
         return Err(Invalid::Malformed);
     };
+    // The header this project issues, byte for byte, needs no parsing.
+    if !(typ.is_none() && header == HS256_HEADER_B64) {
+        check_header(header, typ)?;
+    }
+    let signed_part = &token[..header.len() + 1 + payload.len()];
+    if key.verifies(signed_part.as_bytes(), signature)? {
+        Ok(payload)
+    } else {
+        Err(Invalid::BadSignature)
+    }
+}
+
+fn check_header(header: &str, typ: Option<&str>) -> Result<(), Invalid> {
     let header: RawHeader = decode_json(header).ok_or(Invalid::Malformed)?;
     // The algorithm is pinned: the header may only confirm it, never choose it.
     if header.alg.as_deref() != Some("HS256") {
@@ -55,23 +98,24 @@ pub(crate) fn open<'t>(
     if typ.is_some_and(|typ| header.typ.as_deref() != Some(typ)) {
         return Err(Invalid::WrongType);
     }
-    let signed_part = &token[..token.rfind('.').unwrap_or(token.len())];
-    match jsonwebtoken::crypto::verify(signature, signed_part.as_bytes(), key, Algorithm::HS256) {
-        Ok(true) => Ok(payload),
-        Ok(false) => Err(Invalid::BadSignature),
-        Err(_) => Err(Invalid::Malformed),
-    }
+    Ok(())
 }
 
 /// Base64url (no padding) then a JSON object; `None` for anything else.
 pub(crate) fn decode_json<T: for<'de> Deserialize<'de>>(segment: &str) -> Option<T> {
+    serde_json::from_slice(&decode_object(segment)?).ok()
+}
+
+/// The bytes of a base64url (no padding) segment that holds a JSON object
+/// (what it starts with, at least: the parser checks the rest).
+pub(crate) fn decode_object(segment: &str) -> Option<Vec<u8>> {
     let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
     // serde would also read a struct from a JSON array; a JOSE header and a
     // claims set are objects, nothing else.
     if bytes.trim_ascii_start().first() != Some(&b'{') {
         return None;
     }
-    serde_json::from_slice(&bytes).ok()
+    Some(bytes)
 }
 
 #[derive(Deserialize)]

@@ -8,7 +8,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::{Invalid, KeyError, KeySettings, jws};
@@ -106,7 +106,7 @@ impl RevocationSigner {
 
 /// Checks revocation notices (the socket-server's side).
 pub struct RevocationVerifier {
-    key: DecodingKey,
+    key: jws::MacKey,
     issuer: String,
     audience: String,
     leeway_secs: i64,
@@ -124,7 +124,7 @@ impl RevocationVerifier {
     pub fn new(settings: &KeySettings) -> Result<Self, KeyError> {
         let key = derived_key(settings)?;
         Ok(Self {
-            key: DecodingKey::from_secret(&key).map_err(|_| KeyError::NoCryptoBackend)?,
+            key: jws::MacKey::new(&key),
             issuer: settings.issuer.clone(),
             audience: channel_audience(settings),
             leeway_secs: i64::try_from(settings.leeway_secs).unwrap_or(i64::MAX),

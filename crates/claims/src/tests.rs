@@ -430,6 +430,9 @@ fn a_present_user_must_name_the_same_user_as_sub() {
         json!("gonzalo"),
         Value::Null,
         json!({"username": 1}),
+        json!(["gonzalo"]),
+        json!(true),
+        json!(7),
     ] {
         let token = signed(&with(valid_payload(), "user", user.clone()));
         assert_eq!(
@@ -438,6 +441,42 @@ fn a_present_user_must_name_the_same_user_as_sub() {
             "user {user}"
         );
     }
+}
+
+#[test]
+fn a_user_with_extra_fields_is_accepted_and_a_doubled_username_refused() {
+    let extra = with(
+        valid_payload(),
+        "user",
+        json!({"id": 7, "username": "gonzalo", "roles": ["a"]}),
+    );
+    assert!(verifier().verify(&signed(&extra), NOW).is_ok());
+    // JSON with a duplicate key cannot be built with serde_json's map: by hand.
+    let doubled = serde_json::to_string(&valid_payload())
+        .expect("json")
+        .replacen(
+            r#""user":{"username":"gonzalo"}"#,
+            r#""user":{"username":"gonzalo","username":"admin"}"#,
+            1,
+        );
+    assert!(doubled.contains(r#""username":"admin""#), "{doubled}");
+    let token = sign_raw_bytes(&doubled);
+    assert_eq!(
+        refusal(&token),
+        VerifyError::Invalid(Invalid::UserMismatch)
+    );
+    let doubled_sub = serde_json::to_string(&valid_payload())
+        .expect("json")
+        .replacen(r#""sub":"gonzalo""#, r#""sub":"gonzalo","sub":"admin""#, 1);
+    assert_eq!(
+        refusal(&sign_raw_bytes(&doubled_sub)),
+        VerifyError::Invalid(Invalid::MalformedClaims)
+    );
+}
+
+/// A token over exactly these payload bytes, with the test key.
+fn sign_raw_bytes(payload: &str) -> String {
+    crate::issue::sign_payload(SECRET.as_bytes(), payload.as_bytes()).expect("signs")
 }
 
 #[test]

@@ -1,14 +1,15 @@
 //! Checking: the socket-server's side. Every rule of the contract's "The token".
 
-use jsonwebtoken::DecodingKey;
+use std::borrow::Cow;
+
 use serde::Deserialize;
-use serde::de::Deserializer;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::{Invalid, KeyError, KeySettings, MAX_TOKEN_BYTES, VerifiedClaims, VerifyError, jws};
 
 /// Checks connection tokens with the shared key alone.
 pub struct TokenVerifier {
-    key: DecodingKey,
+    key: jws::MacKey,
     issuer: String,
     audience: String,
     leeway_secs: f64,
@@ -28,8 +29,7 @@ impl TokenVerifier {
     pub fn new(settings: &KeySettings) -> Result<Self, KeyError> {
         let secret = settings.checked_secret()?;
         Ok(Self {
-            key: DecodingKey::from_secret(secret)
-                .map_err(|_| KeyError::SecretTooShort(secret.len()))?,
+            key: jws::MacKey::new(secret),
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             // Leeways are seconds of clock skew; any real value is exact in an f64.
@@ -44,11 +44,14 @@ impl TokenVerifier {
     /// its age.
     pub fn verify(&self, token: &str, now: i64) -> Result<VerifiedClaims, VerifyError> {
         let payload = jws::open(token, MAX_TOKEN_BYTES, &self.key, None)?;
-        let claims: RawClaims = jws::decode_json(payload).ok_or(Invalid::MalformedClaims)?;
+        let payload = jws::decode_object(payload).ok_or(Invalid::MalformedClaims)?;
+        // Strings are borrowed from the decoded payload where they can be.
+        let claims: RawClaims<'_> =
+            serde_json::from_slice(&payload).map_err(|_| Invalid::MalformedClaims)?;
         self.check_claims(claims, now as f64)
     }
 
-    fn check_claims(&self, claims: RawClaims, now: f64) -> Result<VerifiedClaims, VerifyError> {
+    fn check_claims(&self, claims: RawClaims<'_>, now: f64) -> Result<VerifiedClaims, VerifyError> {
         let sub = claims
             .sub
             .filter(|sub| !sub.is_empty())
@@ -70,23 +73,18 @@ impl TokenVerifier {
         if claims.nbf.is_some_and(|nbf| nbf > now + self.leeway_secs) {
             return Err(Invalid::NotYetValid.into());
         }
-        if let Some(user) = claims.user {
-            let matches = user
-                .as_object()
-                .and_then(|user| user.get("username"))
-                .and_then(|name| name.as_str())
-                .is_some_and(|name| name == sub);
-            if !matches {
-                return Err(Invalid::UserMismatch.into());
-            }
+        if let Some(user) = claims.user
+            && user.username.as_deref() != Some(&*sub)
+        {
+            return Err(Invalid::UserMismatch.into());
         }
         // RFC 7519: the token must not be accepted on or after `exp`.
         if now >= exp + self.leeway_secs {
             return Err(VerifyError::Expired);
         }
         Ok(VerifiedClaims {
-            username: sub,
-            session_id: claims.sid,
+            username: sub.into_owned(),
+            session_id: claims.sid.map(Cow::into_owned),
             issued_at: iat.floor() as i64,
             // Saturating: a float `exp` far past i64 still means "not expired yet".
             expires_at: exp.floor() as i64,
@@ -95,30 +93,34 @@ impl TokenVerifier {
 }
 
 #[derive(Deserialize)]
-struct RawClaims {
-    sub: Option<String>,
+struct RawClaims<'a> {
+    #[serde(borrow)]
+    sub: Option<Cow<'a, str>>,
     exp: Option<f64>,
     iat: Option<f64>,
     nbf: Option<f64>,
-    iss: Option<String>,
-    aud: Option<Audience>,
+    #[serde(borrow)]
+    iss: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    aud: Option<Audience<'a>>,
     /// The login session; optional, since tokens from elsewhere need not have one.
-    sid: Option<String>,
+    #[serde(borrow)]
+    sid: Option<Cow<'a, str>>,
     /// `Some` whenever the claim is present, `null` included, so that a present
     /// but wrong `user` is refused rather than ignored.
-    #[serde(default, deserialize_with = "some_value")]
-    user: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "user_claim")]
+    user: Option<UserClaim>,
 }
 
 /// RFC 7519 §4.1.3: one audience, or an array of them.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
+enum Audience<'a> {
+    One(#[serde(borrow)] Cow<'a, str>),
+    Many(#[serde(borrow)] Vec<Cow<'a, str>>),
 }
 
-impl Audience {
+impl Audience<'_> {
     fn contains(&self, audience: &str) -> bool {
         match self {
             Audience::One(one) => one == audience,
@@ -127,8 +129,79 @@ impl Audience {
     }
 }
 
-fn some_value<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<serde_json::Value>, D::Error> {
-    serde_json::Value::deserialize(deserializer).map(Some)
+/// The article's `user` claim: `username` when it is an object with a string
+/// `username`; `None` inside for any other value (then refused, as present
+/// but wrong).
+struct UserClaim {
+    username: Option<String>,
+}
+
+fn user_claim<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<UserClaim>, D::Error> {
+    deserializer.deserialize_any(UserVisitor).map(Some)
+}
+
+struct UserVisitor;
+
+impl<'de> Visitor<'de> for UserVisitor {
+    type Value = UserClaim;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<UserClaim, M::Error> {
+        let mut username = None;
+        let mut valid = true;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "username" && username.is_none() && valid {
+                // A string, or the whole claim is wrong.
+                match map.next_value::<serde_json::Value>()? {
+                    serde_json::Value::String(name) => username = Some(name),
+                    _ => valid = false,
+                }
+            } else if key == "username" {
+                // A duplicate `username`: ambiguous, refused.
+                map.next_value::<IgnoredAny>()?;
+                valid = false;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(UserClaim {
+            username: username.filter(|_| valid),
+        })
+    }
+
+    fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<UserClaim, S::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(UserClaim { username: None })
+    }
+
+    fn visit_unit<E>(self) -> Result<UserClaim, E> {
+        Ok(UserClaim { username: None })
+    }
+
+    fn visit_none<E>(self) -> Result<UserClaim, E> {
+        Ok(UserClaim { username: None })
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UserClaim, E> {
+        Ok(UserClaim { username: None })
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<UserClaim, E> {
+        Ok(UserClaim { username: None })
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<UserClaim, E> {
+        Ok(UserClaim { username: None })
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<UserClaim, E> {
+        Ok(UserClaim { username: None })
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<UserClaim, E> {
+        Ok(UserClaim { username: None })
+    }
 }
