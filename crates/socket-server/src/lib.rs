@@ -9,6 +9,7 @@ mod metrics;
 mod origins;
 mod relay;
 mod revocations;
+mod slim;
 
 use std::future::{Future, IntoFuture as _};
 use std::net::SocketAddr;
@@ -268,6 +269,7 @@ impl Parts<'_> {
             )
             .merge(internal)
             .layer(layer)
+            .layer(axum::middleware::from_fn(slim::detach_parts))
             .layer(axum::middleware::from_fn_with_state(
                 readiness,
                 refuse_until_ready,
