@@ -1,0 +1,96 @@
+//! What the load generator reads about processes: a server's memory and CPU
+//! time from `/proc`, and its own open-files limit.
+
+use std::time::Duration;
+
+/// Linux reports CPU times in clock ticks of `USER_HZ`, 100 on every
+/// mainstream architecture.
+const TICKS_PER_SECOND: u64 = 100;
+
+/// `VmRSS` of process `pid`, in bytes.
+pub fn rss_bytes(pid: u32) -> std::io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| std::io::Error::other(format!("no VmRSS in /proc/{pid}/status")))
+}
+
+/// User + system CPU time process `pid` has used so far (10 ms resolution).
+pub fn cpu_time(pid: u32) -> std::io::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces: count from its closing paren.
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 (utime) and 15 (stime); `fields[0]` is field 3.
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|value| value.parse::<u64>().ok())
+    };
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => Ok(Duration::from_millis(
+            (user + system) * 1000 / TICKS_PER_SECOND,
+        )),
+        _ => Err(std::io::Error::other(format!(
+            "unreadable /proc/{pid}/stat"
+        ))),
+    }
+}
+
+/// CPU time a process used between two readings.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMeter {
+    pid: u32,
+    start: Duration,
+}
+
+impl CpuMeter {
+    pub fn start(pid: u32) -> std::io::Result<Self> {
+        Ok(Self {
+            pid,
+            start: cpu_time(pid)?,
+        })
+    }
+
+    pub fn elapsed(&self) -> std::io::Result<Duration> {
+        Ok(cpu_time(self.pid)?.saturating_sub(self.start))
+    }
+}
+
+/// Raises this process's soft open-files limit to its hard limit (every held
+/// connection is a descriptor); returns the new soft limit.
+pub fn raise_open_files_limit() -> std::io::Result<u64> {
+    let (_, hard) = rlimit::Resource::NOFILE.get()?;
+    rlimit::Resource::NOFILE.set(hard, hard)?;
+    Ok(hard)
+}
+
+/// The current soft open-files limit.
+pub fn open_files_limit() -> std::io::Result<u64> {
+    Ok(rlimit::Resource::NOFILE.get()?.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_a_resident_set_and_cpu_time() {
+        let pid = std::process::id();
+        assert!(rss_bytes(pid).expect("rss") > 0);
+        assert!(cpu_time(pid).is_ok());
+    }
+}
