@@ -1,0 +1,82 @@
+//! The `socket-server` binary itself: its start-up refusals are one line naming
+//! the variable, and with one worker thread it serves (current-thread runtime).
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "binary-tests-shared-key-0123456789abcdef";
+
+fn socket_server() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_socket-server"));
+    command
+        .env_clear()
+        .env("APP_SOCKET__ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
+#[test]
+fn a_bad_worker_thread_count_is_refused_in_one_line() {
+    for value in ["0", "many", "-1"] {
+        let output = socket_server()
+            .env("APP_JWT__SECRET", SECRET)
+            .env("TOKIO_WORKER_THREADS", value)
+            .output()
+            .expect("runs");
+        assert!(!output.status.success(), "{value}: must not start");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{value}: one line: {stderr}");
+        assert!(stderr.contains("TOKIO_WORKER_THREADS"), "{value}: {stderr}");
+    }
+}
+
+#[test]
+fn a_missing_secret_is_refused_in_one_line_naming_the_variable() {
+    let output = socket_server().output().expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("APP_JWT__SECRET"), "{stderr}");
+}
+
+#[test]
+fn one_worker_thread_serves_on_the_current_thread_runtime() {
+    let mut child = socket_server()
+        .env("APP_JWT__SECRET", SECRET)
+        .env("TOKIO_WORKER_THREADS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, line) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for text in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(text);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let addr = loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let text = line
+            .recv_timeout(wait)
+            .expect("a `listening on` line within 10 s");
+        if let Some(addr) = text.strip_prefix("listening on http://") {
+            break addr.to_owned();
+        }
+    };
+    let health = std::net::TcpStream::connect(&addr).and_then(|mut stream| {
+        use std::io::{Read as _, Write as _};
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let answer = health.expect("/healthz answered");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
