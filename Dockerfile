@@ -80,17 +80,19 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates/claims/Cargo.toml crates/claims/
 COPY crates/client/Cargo.toml crates/client/
+COPY crates/loadgen/Cargo.toml crates/loadgen/
 COPY crates/settings/Cargo.toml crates/settings/
 COPY crates/socket-server/Cargo.toml crates/socket-server/
 COPY crates/web-frontend/Cargo.toml crates/web-frontend/
-RUN for crate in claims client settings socket-server web-frontend; do \
+RUN for crate in claims client loadgen settings socket-server web-frontend; do \
       mkdir -p crates/$crate/src && echo '' > crates/$crate/src/lib.rs; \
     done \
+ && mkdir -p crates/claims/benches && echo 'fn main() {}' > crates/claims/benches/tokens.rs \
  && mkdir -p src && echo 'fn main() {}' > src/main.rs \
  && echo 'fn main() {}' > crates/web-frontend/src/main.rs \
  && echo 'fn main() {}' > crates/socket-server/src/main.rs \
  && cargo build --release --locked -p web-frontend -p socket-server \
- && rm -rf src crates/*/src target/release/.fingerprint/claims-* target/release/.fingerprint/settings-* \
+ && rm -rf src crates/*/src crates/claims/benches target/release/.fingerprint/claims-* target/release/.fingerprint/settings-* \
       target/release/.fingerprint/web-frontend-* target/release/.fingerprint/socket-server-*
 COPY . .
 COPY --from=client /client/dist/ client/dist/

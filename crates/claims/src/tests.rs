@@ -461,10 +461,7 @@ fn a_user_with_extra_fields_is_accepted_and_a_doubled_username_refused() {
         );
     assert!(doubled.contains(r#""username":"admin""#), "{doubled}");
     let token = sign_raw_bytes(&doubled);
-    assert_eq!(
-        refusal(&token),
-        VerifyError::Invalid(Invalid::UserMismatch)
-    );
+    assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::UserMismatch));
     let doubled_sub = serde_json::to_string(&valid_payload())
         .expect("json")
         .replacen(r#""sub":"gonzalo""#, r#""sub":"gonzalo","sub":"admin""#, 1);
