@@ -15,6 +15,7 @@ const VERBATIM_KEYS: &[&str] = &[
     "env",
     "log.format",
     "jwt.secret",
+    "jwt.secret_file",
     "jwt.issuer",
     "jwt.audience",
     "web.addr",

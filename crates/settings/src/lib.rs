@@ -14,6 +14,7 @@ mod signal;
 pub mod telemetry;
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 
 use claims::KeySettings;
 use secrecy::{ExposeSecret, SecretString};
@@ -68,6 +69,9 @@ pub enum Environment {
 #[serde(default, deny_unknown_fields)]
 pub struct JwtSettings {
     pub secret: Option<SecretString>,
+    /// A file holding the shared key (a Docker or Kubernetes secret); read
+    /// once at start, its trailing newline ignored. Exclusive with `secret`.
+    pub secret_file: Option<PathBuf>,
     pub issuer: String,
     pub audience: String,
     pub ttl_secs: u64,
@@ -78,6 +82,7 @@ impl Default for JwtSettings {
     fn default() -> Self {
         Self {
             secret: None,
+            secret_file: None,
             issuer: "web-frontend".into(),
             audience: "socket-server".into(),
             ttl_secs: 300,
@@ -124,6 +129,9 @@ pub struct SocketSettings {
     pub addr: String,
     /// Browser origins allowed to open a socket; requests without `Origin` are allowed.
     pub allowed_origins: Vec<String>,
+    /// Sockets one user may hold at once on one node; one more is refused
+    /// with `too many connections`.
+    pub max_connections_per_user: u32,
 }
 
 impl Default for SocketSettings {
@@ -134,6 +142,7 @@ impl Default for SocketSettings {
                 "http://127.0.0.1:8080".into(),
                 "http://localhost:8080".into(),
             ],
+            max_connections_per_user: 20,
         }
     }
 }
@@ -178,8 +187,23 @@ impl Settings {
         let settings: Settings = figment(std::env::vars())?
             .extract()
             .map_err(ConfigError::from_figment)?;
-        settings.validate()?;
-        Ok(settings)
+        settings.finish()
+    }
+
+    /// Reads what the settings name (`jwt.secret_file`), then [`Settings::validate`].
+    pub fn finish(mut self) -> Result<Self, ConfigError> {
+        if let Some(path) = &self.jwt.secret_file {
+            if self.jwt.secret.is_some() {
+                return Err(ConfigError::invalid(
+                    "jwt.secret_file",
+                    "set jwt.secret (APP_JWT__SECRET) or jwt.secret_file (APP_JWT__SECRET_FILE), not both",
+                ));
+            }
+            let secret = read_secret_file(path)?;
+            self.jwt.secret = Some(secret);
+        }
+        self.validate()?;
+        Ok(self)
     }
 
     /// The checks serde cannot express. Each error names the key.
@@ -209,6 +233,12 @@ impl Settings {
         check_http_url("web.socket_url", &self.web.socket_url)?;
         if let Some(url) = &self.web.socket_internal_url {
             check_http_url("web.socket_internal_url", url)?;
+        }
+        if self.socket.max_connections_per_user == 0 {
+            return Err(ConfigError::invalid(
+                "socket.max_connections_per_user",
+                "must be at least 1",
+            ));
         }
         for origin in &self.socket.allowed_origins {
             check_http_url("socket.allowed_origins", origin)?;
@@ -282,7 +312,62 @@ fn check_secret_length(secret: &SecretString) -> Result<(), ConfigError> {
     if len < claims::MIN_SECRET_BYTES {
         return Err(ConfigError::SecretTooShort(len));
     }
+    if KNOWN_EXAMPLE_KEYS.contains(&secret.expose_secret()) {
+        return Err(ConfigError::KnownExampleKey);
+    }
     Ok(())
+}
+
+/// Keys printed in documentation, ours and the article's (and jwt.io's
+/// default): whoever reads them could mint tokens for any deployment that
+/// copied one. Shorter ones are refused by length already.
+const KNOWN_EXAMPLE_KEYS: &[&str] = &[
+    // .env.example's placeholder.
+    "replace-me-with-64-hex-characters-from-openssl-rand-hex-32",
+    // The article's key, and padded variants seen in copies of it.
+    "my_super_secret_key",
+    "my_super_secret_key_my_super_secret_key",
+    "my_super_secret_key_0123456789abcdef",
+    // jwt.io's default HS256 secret, and its longer form.
+    "your-256-bit-secret",
+    "your-256-bit-secret-your-256-bit-secret",
+    // Common placeholders at the minimum length.
+    "changeme-changeme-changeme-changeme",
+    "secretsecretsecretsecretsecretsecret",
+    "00000000000000000000000000000000",
+    "0123456789abcdef0123456789abcdef",
+];
+
+/// The key in `path`, without its trailing newline (`echo key > file`).
+fn read_secret_file(path: &std::path::Path) -> Result<SecretString, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|error| {
+        ConfigError::invalid(
+            "jwt.secret_file",
+            format!("cannot read {}: {error}", path.display()),
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ConfigError::invalid(
+            "jwt.secret_file",
+            format!("{} does not hold UTF-8 text", path.display()),
+        )
+    })?;
+    let key = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if key.len() < claims::MIN_SECRET_BYTES {
+        return Err(ConfigError::invalid(
+            "jwt.secret_file",
+            format!(
+                "the key in {} must be at least {} bytes, it has {}",
+                path.display(),
+                claims::MIN_SECRET_BYTES,
+                key.len()
+            ),
+        ));
+    }
+    Ok(SecretString::from(key))
 }
 
 /// Resolves a `host:port` listen address; a port of 0 binds an ephemeral port.

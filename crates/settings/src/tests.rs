@@ -25,8 +25,7 @@ fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
     let settings: Settings = figment(vars(pairs))?
         .extract()
         .map_err(ConfigError::from_figment)?;
-    settings.validate()?;
-    Ok(settings)
+    settings.finish()
 }
 
 fn error(pairs: &[(&str, &str)]) -> String {
@@ -360,6 +359,81 @@ fn the_log_format_is_text_or_json() {
             LogFormat::Json
         );
         assert!(error(&[("APP_LOG__FORMAT", "xml")]).starts_with("APP_LOG__FORMAT: "));
+        Ok(())
+    });
+}
+
+#[test]
+fn the_key_can_come_from_a_file_without_its_trailing_newline() {
+    Jail::expect_with(|jail| {
+        jail.create_file("key", &format!("{SECRET}\n"))?;
+        let settings = load(&[("APP_JWT__SECRET_FILE", "key")]).expect("loads");
+        assert_eq!(
+            settings
+                .jwt
+                .secret
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
+            Some(SECRET)
+        );
+        jail.create_file("crlf", &format!("{SECRET}\r\n"))?;
+        let settings = load(&[("APP_JWT__SECRET_FILE", "crlf")]).expect("loads");
+        assert_eq!(
+            settings
+                .jwt
+                .secret
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
+            Some(SECRET)
+        );
+        jail.create_file("local.toml", "[jwt]\nsecret_file = \"key\"\n")?;
+        assert!(
+            load(&[("APP_CONFIG", "local.toml")]).is_ok(),
+            "from a file too"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_key_file_is_refused_when_missing_short_or_beside_a_secret() {
+    Jail::expect_with(|jail| {
+        let missing = error(&[("APP_JWT__SECRET_FILE", "nope")]);
+        assert!(
+            missing.starts_with("jwt.secret_file: cannot read nope"),
+            "{missing}"
+        );
+        jail.create_file("short", "too-short\n")?;
+        let short = error(&[("APP_JWT__SECRET_FILE", "short")]);
+        assert!(short.starts_with("jwt.secret_file: "), "{short}");
+        assert!(!short.contains("too-short"), "the key leaked: {short}");
+        jail.create_file("key", SECRET)?;
+        let both = error(&[("APP_JWT__SECRET_FILE", "key"), ("APP_JWT__SECRET", SECRET)]);
+        assert!(both.starts_with("jwt.secret_file: "), "{both}");
+        for message in [missing, short, both] {
+            assert!(!message.contains('\n'), "one line: {message}");
+            assert!(!message.contains(SECRET), "the key leaked: {message}");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn published_example_keys_are_refused() {
+    Jail::expect_with(|jail| {
+        for key in [
+            "replace-me-with-64-hex-characters-from-openssl-rand-hex-32",
+            "my_super_secret_key_my_super_secret_key",
+        ] {
+            let message = error(&[("APP_JWT__SECRET", key)]);
+            assert!(message.contains("example"), "{key}: {message}");
+            assert!(!message.contains(key), "the key leaked: {message}");
+            jail.create_file("example", key)?;
+            let message = error(&[("APP_JWT__SECRET_FILE", "example")]);
+            assert!(message.contains("example"), "{key} in a file: {message}");
+        }
+        // The article's own key is short as well.
+        assert!(error(&[("APP_JWT__SECRET", "my_super_secret_key")]).contains("at least 32 bytes"));
         Ok(())
     });
 }
