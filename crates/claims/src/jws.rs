@@ -110,6 +110,9 @@ pub(crate) fn decode_json<T: for<'de> Deserialize<'de>>(segment: &str) -> Option
 /// (what it starts with, at least: the parser checks the rest).
 pub(crate) fn decode_object(segment: &str) -> Option<Vec<u8>> {
     let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
+    // JSON is UTF-8 (RFC 8259), all of it: serde_json checks only the strings
+    // it decodes, not the members it skips (an unknown `kid`, a `jti`).
+    std::str::from_utf8(&bytes).ok()?;
     // serde would also read a struct from a JSON array; a JOSE header and a
     // claims set are objects, nothing else.
     if bytes.trim_ascii_start().first() != Some(&b'{') {
