@@ -5,6 +5,7 @@
 mod browser;
 mod helpers;
 mod lifecycle;
+mod limits;
 mod messages;
 mod node;
 mod official_clients;

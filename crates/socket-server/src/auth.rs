@@ -44,6 +44,9 @@ pub(crate) enum AuthError {
     /// A `reauth` token for someone else than the socket's user.
     #[error("not valid token")]
     OtherUser,
+    /// The user holds `socket.max_connections_per_user` sockets already.
+    #[error("too many connections")]
+    TooManyConnections,
 }
 
 impl AuthError {
@@ -53,6 +56,7 @@ impl AuthError {
             AuthError::Refused(error) => error.reason(),
             AuthError::Revoked => "revoked",
             AuthError::OtherUser => "another user",
+            AuthError::TooManyConnections => "too many connections",
         }
     }
 }
@@ -82,10 +86,18 @@ pub(crate) async fn authenticate<A: Adapter>(
         None => Err(AuthError::Missing),
         Some(token) => check_token(&state, &token).await,
     };
+    let result = result.and_then(|identity| {
+        let slot = state
+            .limits
+            .acquire(&identity.username)
+            .ok_or(AuthError::TooManyConnections)?;
+        Ok((identity, slot))
+    });
     match result {
-        Ok(identity) => {
+        Ok((identity, slot)) => {
             crate::metrics::bump(&state.metrics.handshakes_accepted);
             socket.extensions.insert(identity);
+            socket.extensions.insert(Arc::new(slot));
             Ok(())
         }
         Err(error) => {

@@ -3,7 +3,7 @@
 //! watch on Redis that tells when it is gone and when it is back.
 //!
 //! Redis carries what nodes must share (broadcasts, room operations, ended
-//! sessions); it never decides who is let in: a token stands or falls by the
+//! sessions); it never decides who is let in to a socket: a token stands or falls by the
 //! key, a revocation notice on the channel is signed like the HTTP one, and a
 //! revocation key can only refuse, never admit.
 

@@ -45,6 +45,8 @@ pub(crate) async fn on_connect<A: Adapter>(
 
 async fn forget_deadline<A: Adapter>(socket: SocketRef<A>, State(state): State<Arc<AppState>>) {
     state.expiry.cancel(socket.id);
+    // The user's place back at once (it would also come back when the socket is dropped).
+    socket.extensions.remove::<Arc<crate::limits::Slot>>();
     state
         .metrics
         .connected

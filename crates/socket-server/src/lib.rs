@@ -5,6 +5,7 @@ mod auth;
 mod backplane;
 mod events;
 mod expiry;
+mod limits;
 mod metrics;
 mod origins;
 mod relay;
@@ -41,6 +42,8 @@ pub(crate) struct AppState {
     pub(crate) expiry: expiry::ExpiryScheduler,
     pub(crate) relay: relay::RelayQueue,
     pub(crate) metrics: Arc<metrics::Metrics>,
+    /// Sockets per user on this node (`socket.max_connections_per_user`).
+    pub(crate) limits: limits::ConnectionLimits,
 }
 
 /// A bound, not yet running socket-server.
@@ -102,6 +105,7 @@ impl Application {
             expiry,
             relay,
             metrics: metrics.clone(),
+            limits: limits::ConnectionLimits::new(settings.socket.max_connections_per_user),
         });
         let parts = Parts {
             listener,
