@@ -10,6 +10,7 @@ mod pages;
 mod revocation;
 mod session_store;
 mod templates;
+mod throttle;
 mod token;
 pub mod users;
 
@@ -43,6 +44,9 @@ pub(crate) struct AppState {
     pub(crate) metrics: metrics::Metrics,
     /// The scaled mode's link to Redis; `None` when embedded.
     pub(crate) redis: Option<backplane::Redis>,
+    /// Failed logins, counted per username and per client address (behind
+    /// its own lock).
+    pub(crate) throttle: throttle::LoginThrottle,
 }
 
 /// A bound, not yet running web-frontend.
@@ -116,6 +120,7 @@ impl Application {
             revoke_for_secs,
             metrics: metrics::Metrics::default(),
             redis,
+            throttle: throttle::LoginThrottle::default(),
         });
         // The cookie only carries a random session key; it is also encrypted, with
         // a key derived (HKDF, its own purpose string) from the shared secret so

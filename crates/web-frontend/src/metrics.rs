@@ -11,6 +11,8 @@ use crate::AppState;
 pub(crate) struct Metrics {
     pub(crate) logins_ok: AtomicU64,
     pub(crate) logins_failed: AtomicU64,
+    /// Login attempts refused by the throttle (no password checked).
+    pub(crate) logins_throttled: AtomicU64,
     pub(crate) logouts: AtomicU64,
     pub(crate) tokens_issued: AtomicU64,
     pub(crate) revocations_delivered: AtomicU64,
@@ -42,6 +44,12 @@ impl Metrics {
             "authbridge_logins_total",
             &[("result", "failed")],
             get(&self.logins_failed),
+        );
+        sample(
+            &mut out,
+            "authbridge_logins_total",
+            &[("result", "throttled")],
+            get(&self.logins_throttled),
         );
         family(
             &mut out,

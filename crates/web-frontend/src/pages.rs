@@ -1,5 +1,7 @@
 //! The HTML pages and the login/logout flow.
 
+use std::time::Instant;
+
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
@@ -13,6 +15,7 @@ use crate::AppState;
 use crate::error::WebError;
 use crate::metrics::bump;
 use crate::origin::is_same_origin_post;
+use crate::throttle::Throttled;
 
 /// The session key holding the logged-in username.
 const USERNAME_KEY: &str = "username";
@@ -82,7 +85,9 @@ pub(crate) async fn not_found(state: web::Data<AppState>) -> Result<HttpResponse
 }
 
 /// `GET /login`: with `Authorization: Basic` it logs in (the article's way);
-/// without, it shows the form.
+/// without, it shows the form. A throttled attempt is a plain 429 with
+/// `Retry-After` and no `WWW-Authenticate` (a browser would only ask again).
+/// Malformed credentials guess no password: 401, not counted.
 pub(crate) async fn login_form_or_basic(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -91,19 +96,23 @@ pub(crate) async fn login_form_or_basic(
     let Some(authorization) = request.headers().get(header::AUTHORIZATION) else {
         return login_page(&state, StatusCode::OK, "", None);
     };
-    let credentials = authorization.to_str().ok().and_then(basic_credentials);
-    let logged_in = match credentials {
-        Some((username, password)) => check_password(&state, username.clone(), password)
-            .await?
-            .then_some(username),
-        None => None,
-    };
-    match logged_in {
-        Some(username) => start_session(&session, username),
-        None => Ok(HttpResponse::Unauthorized()
+    let unauthorized = || {
+        HttpResponse::Unauthorized()
             .insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="site_login""#))
             .content_type(ContentType::plaintext())
-            .body("wrong username or password")),
+            .body("wrong username or password")
+    };
+    let credentials = authorization.to_str().ok().and_then(basic_credentials);
+    let Some((username, password)) = credentials else {
+        return Ok(unauthorized());
+    };
+    match attempt_login(&request, &state, &username, password).await? {
+        LoginOutcome::LoggedIn => start_session(&session, username),
+        LoginOutcome::Refused => Ok(unauthorized()),
+        LoginOutcome::Throttled(throttled) => Ok(HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, throttled.retry_after_secs()))
+            .content_type(ContentType::plaintext())
+            .body("too many failed logins; try again later")),
     }
 }
 
@@ -127,7 +136,8 @@ pub(crate) struct LoginForm {
 }
 
 /// `POST /login`: the form. A wrong password shows the form again with the
-/// error and the username kept.
+/// error and the username kept; so does a throttled attempt, as a 429 with
+/// `Retry-After`.
 pub(crate) async fn log_in(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -138,15 +148,29 @@ pub(crate) async fn log_in(
         return Ok(forbidden_cross_site());
     }
     let LoginForm { username, password } = form.into_inner();
-    if check_password(&state, username.clone(), password).await? {
-        return start_session(&session, username);
+    match attempt_login(&request, &state, &username, password).await? {
+        LoginOutcome::LoggedIn => start_session(&session, username),
+        LoginOutcome::Refused => login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            &username,
+            Some("Wrong username or password."),
+        ),
+        LoginOutcome::Throttled(throttled) => {
+            let secs = throttled.retry_after_secs();
+            let plural = if secs == 1 { "" } else { "s" };
+            let error = format!("Too many failed logins. Try again in {secs} second{plural}.");
+            let mut page = login_page(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                &username,
+                Some(&error),
+            )?;
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+            Ok(page)
+        }
     }
-    login_page(
-        &state,
-        StatusCode::UNAUTHORIZED,
-        &username,
-        Some("Wrong username or password."),
-    )
 }
 
 /// `POST /logout`: the session is deleted from the store, so the old cookie,
@@ -241,6 +265,48 @@ fn start_session(session: &Session, username: String) -> Result<HttpResponse, We
     session.insert(SESSION_ID_KEY, new_session_id())?;
     tracing::info!(%username, "logged in");
     Ok(see_other("/private"))
+}
+
+/// What a login attempt came to.
+enum LoginOutcome {
+    LoggedIn,
+    /// Wrong username or password.
+    Refused,
+    /// Refused before any password check: too many failures (see
+    /// [`crate::throttle`]).
+    Throttled(Throttled),
+}
+
+/// A login attempt through the failed-login throttle: a throttled attempt runs
+/// no argon2 and is not counted again; any other is checked and its outcome
+/// counted. The client address is the TCP peer's, never a forwarded header.
+async fn attempt_login(
+    request: &HttpRequest,
+    state: &web::Data<AppState>,
+    username: &str,
+    password: String,
+) -> Result<LoginOutcome, WebError> {
+    let address = request.peer_addr().map(|peer| peer.ip());
+    let attempt = match state.throttle.begin(username, address, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(throttled) => {
+            bump(&state.metrics.logins_throttled);
+            tracing::info!(
+                limited_by = throttled.limited_by(),
+                retry_after_secs = throttled.retry_after_secs(),
+                "login throttled"
+            );
+            return Ok(LoginOutcome::Throttled(throttled));
+        }
+    };
+    // An error drops the attempt, which then counts as a failure.
+    if check_password(state, username.to_owned(), password).await? {
+        attempt.succeeded(Instant::now());
+        Ok(LoginOutcome::LoggedIn)
+    } else {
+        attempt.failed(Instant::now());
+        Ok(LoginOutcome::Refused)
+    }
 }
 
 /// Runs argon2 on the blocking pool: it takes tens of milliseconds of CPU.

@@ -4,4 +4,5 @@
 mod helpers;
 mod login;
 mod pages;
+mod throttle;
 mod token;
