@@ -93,3 +93,46 @@ async fn good_handshakes_are_served_through_a_flood_of_bad_ones() {
         report.latency_ms.p50, report.latency_ms.p99, report.latency_ms.max
     );
 }
+
+#[tokio::test]
+async fn an_engine_io_session_that_never_sends_connect_is_closed() {
+    use futures_util::StreamExt as _;
+    use tokio::time::Instant;
+
+    let system = spawn_system().await;
+    let url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        system.socket_url.replacen("http://", "ws://", 1)
+    );
+    let (mut stream, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("the WebSocket opens");
+    let open = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("an Engine.IO open packet")
+        .expect("a frame")
+        .expect("no error");
+    assert!(
+        open.to_text().is_ok_and(|text| text.starts_with('0')),
+        "{open:?}"
+    );
+    let opened = Instant::now();
+    // No Socket.IO CONNECT: the server closes the transport after its 10 s.
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(frame) = stream.next().await {
+            match frame {
+                Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_) => break,
+                // A ping ("2") would be answered by a real client; this one
+                // stays silent, as an idle attacker would.
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "still open 15 s after the open packet");
+    let after = opened.elapsed();
+    assert!(
+        after >= Duration::from_secs(8),
+        "closed after {after:?}: too early for the connect timeout"
+    );
+}

@@ -144,6 +144,51 @@ mod tests {
         assert_eq!(token_from_auth(None), None);
     }
 
+    fn json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            ".{0,40}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![Just("token".to_owned()), ".{0,10}"],
+                    inner,
+                    0..8
+                )
+                .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends as its `auth` payload (or `reauth`
+        /// argument): no panic, and a token only from `{"token": "<non-empty>"}`.
+        #[test]
+        fn any_auth_payload_is_read_safely(payload in json()) {
+            let expected = payload
+                .as_object()
+                .and_then(|object| object.get("token"))
+                .and_then(serde_json::Value::as_str)
+                .filter(|token| !token.is_empty())
+                .map(str::to_owned);
+            proptest::prop_assert_eq!(token_from_auth(Some(&payload)), expected);
+        }
+
+        /// Whatever the query string: no panic, never an empty token.
+        #[test]
+        fn any_query_is_read_safely(query in ".{0,200}") {
+            if let Some(token) = token_from_query(Some(&query)) {
+                proptest::prop_assert!(!token.is_empty());
+            }
+        }
+    }
+
     #[test]
     fn the_query_token_is_decoded() {
         assert_eq!(

@@ -80,3 +80,23 @@ fn one_worker_thread_serves_on_the_current_thread_runtime() {
     let answer = health.expect("/healthz answered");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[test]
+fn production_refuses_the_demo_user_of_the_shipped_configuration() {
+    // From the workspace root: config/default.toml holds the demo user.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = socket_server()
+        .current_dir(root)
+        .env("APP_JWT__SECRET", SECRET)
+        .env("APP_ENV", "production")
+        .env("APP_WEB__SOCKET_URL", "https://socket.example.com")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success(), "must not start");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("users") && stderr.contains("demo user"),
+        "{stderr}"
+    );
+}
