@@ -29,6 +29,18 @@ pub fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64)
     let _ = writeln!(out, " {value}");
 }
 
+/// The scaled mode's gauge, the same on both services: whether Redis answered
+/// the node's last probe.
+pub fn redis_up(out: &mut String, up: bool) {
+    family(
+        out,
+        "authbridge_redis_up",
+        "gauge",
+        "1 when Redis answered this node's last probe (scaled mode).",
+    );
+    sample(out, "authbridge_redis_up", &[], u64::from(up));
+}
+
 /// The content type of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 

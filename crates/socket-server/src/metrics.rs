@@ -142,18 +142,7 @@ impl Metrics {
             get(&self.messages_relayed_locally),
         );
         if readiness.scaled_mode() {
-            family(
-                &mut out,
-                "authbridge_redis_up",
-                "gauge",
-                "1 when Redis answered this node's last probe (scaled mode).",
-            );
-            sample(
-                &mut out,
-                "authbridge_redis_up",
-                &[],
-                u64::from(readiness.redis_up()),
-            );
+            settings::metrics::redis_up(&mut out, readiness.redis_up());
         }
         out
     }

@@ -100,18 +100,7 @@ impl Metrics {
 pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut out = state.metrics.render();
     if let Some(redis) = &state.redis {
-        family(
-            &mut out,
-            "authbridge_redis_up",
-            "gauge",
-            "1 when Redis answered this node's last probe (scaled mode).",
-        );
-        sample(
-            &mut out,
-            "authbridge_redis_up",
-            &[],
-            u64::from(redis.is_up()),
-        );
+        settings::metrics::redis_up(&mut out, redis.is_up());
     }
     HttpResponse::Ok().content_type(CONTENT_TYPE).body(out)
 }
