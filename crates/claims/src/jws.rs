@@ -95,8 +95,14 @@ fn check_header(header: &str, typ: Option<&str>) -> Result<(), Invalid> {
     if header.crit {
         return Err(Invalid::CriticalHeader);
     }
-    if typ.is_some_and(|typ| header.typ.as_deref() != Some(typ)) {
-        return Err(Invalid::WrongType);
+    match typ {
+        Some(typ) if header.typ.as_deref() != Some(typ) => return Err(Invalid::WrongType),
+        // A connect token may carry any `typ` or none, but never the internal
+        // channel's (RFC 8725 §3.11: explicit typing keeps kinds apart).
+        None if header.typ.as_deref() == Some(crate::revocation::REVOCATION_TYP) => {
+            return Err(Invalid::WrongType);
+        }
+        _ => {}
     }
     Ok(())
 }

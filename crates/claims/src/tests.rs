@@ -151,6 +151,16 @@ fn a_token_from_another_library_with_another_header_order_is_accepted() {
 }
 
 #[test]
+fn a_connect_token_typed_as_a_revocation_notice_is_refused() {
+    let token = signed_with_header(
+        &json!({"alg": "HS256", "typ": crate::REVOCATION_TYP}),
+        &valid_payload(),
+    );
+    assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::WrongType));
+    assert_eq!(refusal(&token).to_string(), "not valid token");
+}
+
+#[test]
 fn typ_may_be_absent() {
     let token = signed_with_header(&json!({"alg": "HS256"}), &valid_payload());
     assert!(verifier().verify(&token, NOW).is_ok());
@@ -608,10 +618,9 @@ mod revocation_channel {
             .expect("signer")
             .sign(&revoked(), NOW)
             .expect("sign");
-        assert_eq!(
-            refusal(&notice),
-            VerifyError::Invalid(Invalid::BadSignature)
-        );
+        // Refused by its `typ` already (and its key would not verify either).
+        assert_eq!(refusal(&notice), VerifyError::Invalid(Invalid::WrongType));
+        assert_eq!(refusal(&notice).to_string(), "not valid token");
     }
 
     #[test]
