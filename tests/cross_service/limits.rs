@@ -136,3 +136,47 @@ async fn an_engine_io_session_that_never_sends_connect_is_closed() {
         "closed after {after:?}: too early for the connect timeout"
     );
 }
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_headers_is_closed() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::time::Instant;
+
+    let system = spawn_system().await;
+    let addr = system.socket_url.trim_start_matches("http://").to_owned();
+    // One sends nothing at all, one half a header (slowloris).
+    let mut silent = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connects");
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connects");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-a: ")
+        .await
+        .expect("writes");
+    let opened = Instant::now();
+    for stream in [&mut silent, &mut slow] {
+        let mut buffer = [0_u8; 1024];
+        // The server closes it (EOF or a reset), with or without a 408 first.
+        let closed = tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "still open 15 s later");
+    }
+    assert!(
+        opened.elapsed() >= Duration::from_secs(8),
+        "closed after {:?}: too early for the 10 s header deadline",
+        opened.elapsed()
+    );
+    // And the server still serves.
+    let health = reqwest::get(format!("{}/healthz", system.socket_url))
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+}

@@ -10,9 +10,10 @@ mod metrics;
 mod origins;
 mod relay;
 mod revocations;
+mod serve;
 mod slim;
 
-use std::future::{Future, IntoFuture as _};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -22,7 +23,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt as _;
 use backplane::Readiness;
 use claims::{RevocationVerifier, TokenVerifier};
 use secrecy::ExposeSecret as _;
@@ -167,26 +167,17 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let listener = self.listener.tap_io(|tcp| {
-            // Small Engine.IO frames must not wait for Nagle's algorithm.
-            let _ = tcp.set_nodelay(true);
-        });
         settings::announce_listening(self.local_addr);
-        let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serve = axum::serve(listener, self.router.into_make_service())
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .into_future();
-        let mut serve = tokio::spawn(serve);
+        let (stop_accepting, stopped) = tokio::sync::watch::channel(false);
+        let mut serve = tokio::spawn(serve::serve(self.listener, self.router, stopped));
         tokio::select! {
-            result = &mut serve => return result.unwrap_or_else(|join| Err(std::io::Error::other(join))),
+            result = &mut serve => return result.map_err(std::io::Error::other),
             () = shutdown => tracing::info!("socket-server stopping"),
         }
         // No new connection is accepted, and kept-alive HTTP connections are
         // closed once their request is answered (a client must not reach the
         // stopped server through a pooled connection)...
-        let _ = stop_accepting.send(());
+        let _ = stop_accepting.send(true);
         // ...which, for long-polls, happens when their transport is closed here.
         if tokio::time::timeout(SHUTDOWN_GRACE, self.close_transports)
             .await
