@@ -8,10 +8,8 @@ pub enum ConfigError {
     MissingSecret,
     #[error("APP_JWT__SECRET (jwt.secret) must be at least {min} bytes, it has {0}", min = claims::MIN_SECRET_BYTES)]
     SecretTooShort(usize),
-    #[error(
-        "APP_JWT__SECRET (jwt.secret) is a key published as an example: make a new one (web-frontend generate-secret)"
-    )]
-    KnownExampleKey,
+    #[error("APP_JWT__SECRET (jwt.secret) {0}")]
+    WeakKey(&'static str),
     #[error("APP_CONFIG names {path:?}, which cannot be read: {reason}")]
     UnreadableFile { path: String, reason: String },
     /// A value figment could not read into the schema (unknown key, wrong type).

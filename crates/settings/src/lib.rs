@@ -180,6 +180,10 @@ pub struct UserEntry {
 /// The demo user of the article; refused in production.
 pub const DEMO_USERNAME: &str = "gonzalo";
 
+/// The demo user's password hash as `config/default.toml` ships it (the
+/// password is `password`); refused in production under any username.
+const DEMO_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$aS4gHeddNtL1JiDM9Ef7EQ$TeZ+Hn8d+YaV+cjQ9xmX5AYzyv6EB/9Wi08q06+LHqM";
+
 impl Settings {
     /// Loads every layer from the process environment and checks the values
     /// that need more than their type.
@@ -271,6 +275,19 @@ impl Settings {
                     "the demo user is refused when env = production",
                 ));
             }
+            if let Some(user) = self
+                .users
+                .iter()
+                .find(|user| user.password_hash == DEMO_PASSWORD_HASH)
+            {
+                return Err(ConfigError::invalid(
+                    "users",
+                    format!(
+                        "{:?} has the demo user's password hash (its password is `password`): refused when env = production",
+                        user.username
+                    ),
+                ));
+            }
             if !self.web.socket_url.starts_with("https://") {
                 return Err(ConfigError::invalid(
                     "web.socket_url",
@@ -312,10 +329,27 @@ fn check_secret_length(secret: &SecretString) -> Result<(), ConfigError> {
     if len < claims::MIN_SECRET_BYTES {
         return Err(ConfigError::SecretTooShort(len));
     }
-    if KNOWN_EXAMPLE_KEYS.contains(&secret.expose_secret()) {
-        return Err(ConfigError::KnownExampleKey);
+    if let Some(reason) = weak_key(secret.expose_secret()) {
+        return Err(ConfigError::WeakKey(reason));
     }
     Ok(())
+}
+
+/// Why a key of the right length is still no key: a published example, or
+/// too few distinct characters (40 spaces).
+fn weak_key(key: &str) -> Option<&'static str> {
+    if KNOWN_EXAMPLE_KEYS.contains(&key) {
+        return Some(
+            "is a key published as an example: make a new one (web-frontend generate-secret)",
+        );
+    }
+    let distinct: std::collections::HashSet<u8> = key.bytes().collect();
+    if distinct.len() < 8 {
+        return Some(
+            "has fewer than 8 distinct characters: make a random one (web-frontend generate-secret)",
+        );
+    }
+    None
 }
 
 /// Keys printed in documentation, ours and the article's (and jwt.io's
@@ -365,6 +399,12 @@ fn read_secret_file(path: &std::path::Path) -> Result<SecretString, ConfigError>
                 claims::MIN_SECRET_BYTES,
                 key.len()
             ),
+        ));
+    }
+    if let Some(reason) = weak_key(key) {
+        return Err(ConfigError::invalid(
+            "jwt.secret_file",
+            format!("the key in {} {reason}", path.display()),
         ));
     }
     Ok(SecretString::from(key))

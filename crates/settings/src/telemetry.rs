@@ -5,8 +5,18 @@ use tracing_subscriber::EnvFilter;
 
 use crate::LogFormat;
 
+/// The Socket.IO libraries log whole packets at `trace` — a handshake's token
+/// among them. Whatever `RUST_LOG` asks, they log at `debug` at most: no token
+/// reaches a log.
+const NEVER_TRACE: [&str; 2] = ["socketioxide=debug", "engineioxide=debug"];
+
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    for directive in NEVER_TRACE {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

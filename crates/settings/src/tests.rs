@@ -431,9 +431,42 @@ fn published_example_keys_are_refused() {
             jail.create_file("example", key)?;
             let message = error(&[("APP_JWT__SECRET_FILE", "example")]);
             assert!(message.contains("example"), "{key} in a file: {message}");
+            assert!(
+                message.starts_with("jwt.secret_file: "),
+                "names the file's key: {message}"
+            );
         }
         // The article's own key is short as well.
         assert!(error(&[("APP_JWT__SECRET", "my_super_secret_key")]).contains("at least 32 bytes"));
+        Ok(())
+    });
+}
+
+#[test]
+fn a_key_of_few_distinct_characters_is_refused() {
+    Jail::expect_with(|jail| {
+        let spaces = " ".repeat(40);
+        let message = error(&[("APP_JWT__SECRET", &spaces)]);
+        assert!(message.starts_with("APP_JWT__SECRET"), "{message}");
+        assert!(message.contains("distinct"), "{message}");
+        jail.create_file("weak", &"ab".repeat(20))?;
+        assert!(error(&[("APP_JWT__SECRET_FILE", "weak")]).starts_with("jwt.secret_file: "));
+        Ok(())
+    });
+}
+
+#[test]
+fn production_refuses_the_demo_password_hash_under_any_name() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "prod.toml",
+            &format!(
+                "env = \"production\"\n[web]\nsocket_url = \"https://socket.example.com\"\n[[users]]\nusername = \"admin\"\npassword_hash = \"{DEMO_PASSWORD_HASH}\"\n"
+            ),
+        )?;
+        let message = error(&[("APP_CONFIG", "prod.toml"), ("APP_JWT__SECRET", SECRET)]);
+        assert!(message.starts_with("users: "), "{message}");
+        assert!(message.contains("admin"), "{message}");
         Ok(())
     });
 }
