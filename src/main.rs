@@ -30,8 +30,10 @@ async fn run() -> anyhow::Result<()> {
              (set APP_JWT__SECRET to keep tokens and sessions valid across restarts)"
         );
     }
-    let web = web_frontend::Application::build(&settings).await?;
+    // The socket server first: its port is bound before the web-frontend's
+    // revocation channel first reaches for it.
     let socket = socket_server::Application::build(&settings).await?;
+    let web = web_frontend::Application::build(&settings).await?;
 
     let (stop, stopped) = tokio::sync::watch::channel(());
     let until_stopped = move || {
