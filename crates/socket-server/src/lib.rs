@@ -250,6 +250,7 @@ impl Parts<'_> {
             io.clone(),
             self.relay_queue,
             self.metrics.clone(),
+            readiness.clone(),
         )));
         let internal = Router::new()
             .route("/internal/revocations", post(revocations::receive::<A>))

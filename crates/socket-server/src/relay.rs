@@ -17,6 +17,7 @@ use socketioxide::socket::Socket;
 use tokio::sync::mpsc;
 
 use crate::Identity;
+use crate::backplane::Readiness;
 use crate::metrics::Metrics;
 
 /// The longest `message` text relayed, in UTF-8 bytes.
@@ -47,12 +48,20 @@ pub(crate) async fn broadcast<A: Adapter>(
     io: SocketIo<A>,
     mut queue: mpsc::Receiver<Relay>,
     metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
 ) {
     while let Some(Relay { from, text }) = queue.recv().await {
         // `of`: after a shutdown closed the namespace there is no one to tell.
         let Some(namespace) = io.of("/") else { return };
         let message = json!({ "from": &*from, "text": text });
-        match namespace.clone().emit("message", &message).await {
+        let mut sent = namespace.clone().emit("message", &message).await;
+        // Redis answered the last probe, yet this publish failed: the
+        // connection had just been lost and is being made again (a Redis
+        // restart). Once more, before giving up on the other nodes.
+        if sent.is_err() && readiness.redis_up() {
+            sent = namespace.clone().emit("message", &message).await;
+        }
+        match sent {
             Ok(()) => crate::metrics::bump(&metrics.messages_relayed),
             Err(error) => {
                 // The Redis adapter could not reach the other nodes (Redis is
