@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 pub use error::{Invalid, VerifyError};
 pub use issue::{IssueError, TokenIssuer};
 pub use revocation::{
-    MAX_NOTICE_BYTES, REVOCATION_TYP, Revocation, RevocationSigner, RevocationVerifier,
+    MAX_NOTICE_BYTES, REVOCATION_CHANNEL, REVOCATION_TYP, REVOKED_KEY_PREFIX, Revocation,
+    RevocationSigner, RevocationVerifier,
 };
 pub use verify::TokenVerifier;
 

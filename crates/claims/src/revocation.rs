@@ -20,6 +20,14 @@ pub const REVOCATION_TYP: &str = "authbridge-revocation+jwt";
 /// worth replaying (and replaying one only repeats a revocation anyway).
 const NOTICE_TTL_SECS: i64 = 60;
 
+/// Scaled mode: the Redis channel every notice is published on, to every
+/// socket-server node (the web-frontend publishes, the socket servers listen).
+pub const REVOCATION_CHANNEL: &str = "authbridge:revocations";
+
+/// Scaled mode: `{REVOKED_KEY_PREFIX}{sid}` holds `until` and expires then —
+/// the list a socket-server node loads when it starts or Redis comes back.
+pub const REVOKED_KEY_PREFIX: &str = "authbridge:revoked:";
+
 /// Notices carry many sessions at once (a full resync); this bounds them.
 pub const MAX_NOTICE_BYTES: usize = 8 * 1024 * 1024;
 

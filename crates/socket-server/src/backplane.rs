@@ -22,15 +22,12 @@ use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use tokio::sync::watch;
 
+use claims::{REVOCATION_CHANNEL, REVOKED_KEY_PREFIX};
+
 use crate::revocations::Channel;
 
 /// The Socket.IO adapter of the scaled mode.
 pub(crate) type RedisAdapter = CustomRedisAdapter<socketioxide::adapter::Emitter, ResilientDriver>;
-
-/// The channel logout notices travel on (each one signed, as over HTTP).
-pub(crate) const REVOCATION_CHANNEL: &str = "authbridge:revocations";
-/// `authbridge:revoked:{sid}` = until, expiring at `until`: the shared list.
-pub(crate) const REVOKED_KEY_PREFIX: &str = "authbridge:revoked:";
 
 /// How often the node checks that Redis answers.
 const PROBE_EVERY: Duration = Duration::from_secs(1);

@@ -20,16 +20,12 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use anyhow::Context as _;
-use claims::{Revocation, RevocationSigner};
+use claims::{REVOCATION_CHANNEL, REVOKED_KEY_PREFIX, Revocation, RevocationSigner};
 use deadpool_redis::redis;
 use deadpool_redis::{Pool, Runtime};
 
 use crate::session_store::MemorySessionStore;
 
-/// The channel every socket-server node listens on for logouts.
-const REVOCATION_CHANNEL: &str = "authbridge:revocations";
-/// `authbridge:revoked:{sid}` = until, expiring at `until`.
-const REVOKED_KEY_PREFIX: &str = "authbridge:revoked:";
 /// Session keys, so that one Redis can hold more than this application.
 const SESSION_KEY_PREFIX: &str = "authbridge:session:";
 
@@ -154,9 +150,22 @@ impl Redis {
 }
 
 async fn within_deadline<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    bounded(work, |error| error).await
+}
+
+/// `work`, or — when Redis does not answer within [`REDIS_DEADLINE`] — the
+/// error `timed_out` makes of that (each session-store call has its own type).
+async fn bounded<T, E>(
+    work: impl Future<Output = Result<T, E>>,
+    timed_out: impl FnOnce(anyhow::Error) -> E,
+) -> Result<T, E> {
     tokio::time::timeout(REDIS_DEADLINE, work)
         .await
-        .map_err(|_| anyhow::anyhow!("Redis did not answer within {REDIS_DEADLINE:?}"))?
+        .unwrap_or_else(|_| {
+            Err(timed_out(anyhow::anyhow!(
+                "Redis did not answer within {REDIS_DEADLINE:?}"
+            )))
+        })
 }
 
 /// The session store of either mode.
@@ -173,12 +182,7 @@ impl SessionStore for Sessions {
     ) -> Result<Option<std::collections::HashMap<String, String>>, LoadError> {
         match self {
             Sessions::Memory(store) => store.load(session_key).await,
-            Sessions::Redis(store) => {
-                match tokio::time::timeout(REDIS_DEADLINE, store.load(session_key)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(LoadError::Other(timed_out())),
-                }
-            }
+            Sessions::Redis(store) => bounded(store.load(session_key), LoadError::Other).await,
         }
     }
 
@@ -189,12 +193,7 @@ impl SessionStore for Sessions {
     ) -> Result<SessionKey, SaveError> {
         match self {
             Sessions::Memory(store) => store.save(state, ttl).await,
-            Sessions::Redis(store) => {
-                match tokio::time::timeout(REDIS_DEADLINE, store.save(state, ttl)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(SaveError::Other(timed_out())),
-                }
-            }
+            Sessions::Redis(store) => bounded(store.save(state, ttl), SaveError::Other).await,
         }
     }
 
@@ -207,12 +206,7 @@ impl SessionStore for Sessions {
         match self {
             Sessions::Memory(store) => store.update(session_key, state, ttl).await,
             Sessions::Redis(store) => {
-                match tokio::time::timeout(REDIS_DEADLINE, store.update(session_key, state, ttl))
-                    .await
-                {
-                    Ok(result) => result,
-                    Err(_) => Err(UpdateError::Other(timed_out())),
-                }
+                bounded(store.update(session_key, state, ttl), UpdateError::Other).await
             }
         }
     }
@@ -234,10 +228,6 @@ impl SessionStore for Sessions {
             Sessions::Redis(store) => within_deadline(store.delete(session_key)).await,
         }
     }
-}
-
-fn timed_out() -> anyhow::Error {
-    anyhow::anyhow!("Redis did not answer within {REDIS_DEADLINE:?}")
 }
 
 /// In the scaled mode, the session store failing means Redis is unavailable:
