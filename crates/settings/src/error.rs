@@ -6,10 +6,9 @@ use figment::error::Kind;
 pub enum ConfigError {
     #[error("missing APP_JWT__SECRET: the HS256 shared key (jwt.secret) is required")]
     MissingSecret,
-    #[error("APP_JWT__SECRET (jwt.secret) must be at least {min} bytes, it has {0}", min = claims::MIN_SECRET_BYTES)]
-    SecretTooShort(usize),
+    /// Too short, or weak: the reason (never the key).
     #[error("APP_JWT__SECRET (jwt.secret) {0}")]
-    WeakKey(&'static str),
+    BadSecret(String),
     #[error("APP_CONFIG names {path:?}, which cannot be read: {reason}")]
     UnreadableFile { path: String, reason: String },
     /// A value figment could not read into the schema (unknown key, wrong type).

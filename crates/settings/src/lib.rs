@@ -213,7 +213,7 @@ impl Settings {
     /// The checks serde cannot express. Each error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(secret) = &self.jwt.secret {
-            check_secret_length(secret)?;
+            check_secret(secret, self.jwt.secret_file.as_deref())?;
         }
         if self.jwt.ttl_secs == 0 {
             return Err(ConfigError::invalid("jwt.ttl_secs", "must be at least 1"));
@@ -324,15 +324,28 @@ impl Settings {
     }
 }
 
-fn check_secret_length(secret: &SecretString) -> Result<(), ConfigError> {
-    let len = secret.expose_secret().len();
-    if len < claims::MIN_SECRET_BYTES {
-        return Err(ConfigError::SecretTooShort(len));
-    }
-    if let Some(reason) = weak_key(secret.expose_secret()) {
-        return Err(ConfigError::WeakKey(reason));
-    }
-    Ok(())
+/// The rules every key meets, wherever it came from; `file`: it was read from
+/// there (`jwt.secret_file`), which the refusal then names.
+fn check_secret(secret: &SecretString, file: Option<&std::path::Path>) -> Result<(), ConfigError> {
+    let key = secret.expose_secret();
+    let fault = if key.len() < claims::MIN_SECRET_BYTES {
+        format!(
+            "must be at least {} bytes, it has {}",
+            claims::MIN_SECRET_BYTES,
+            key.len()
+        )
+    } else if let Some(reason) = weak_key(key) {
+        reason.to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(match file {
+        Some(path) => ConfigError::invalid(
+            "jwt.secret_file",
+            format!("the key in {} {fault}", path.display()),
+        ),
+        None => ConfigError::BadSecret(fault),
+    })
 }
 
 /// Why a key of the right length is still no key: a published example, or
@@ -372,7 +385,8 @@ const KNOWN_EXAMPLE_KEYS: &[&str] = &[
     "0123456789abcdef0123456789abcdef",
 ];
 
-/// The key in `path`, without its trailing newline (`echo key > file`).
+/// The key in `path`, without its trailing newline (`echo key > file`); the
+/// rules of a key are checked with the others ([`Settings::validate`]).
 fn read_secret_file(path: &std::path::Path) -> Result<SecretString, ConfigError> {
     let bytes = std::fs::read(path).map_err(|error| {
         ConfigError::invalid(
@@ -390,23 +404,6 @@ fn read_secret_file(path: &std::path::Path) -> Result<SecretString, ConfigError>
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
         .unwrap_or(&text);
-    if key.len() < claims::MIN_SECRET_BYTES {
-        return Err(ConfigError::invalid(
-            "jwt.secret_file",
-            format!(
-                "the key in {} must be at least {} bytes, it has {}",
-                path.display(),
-                claims::MIN_SECRET_BYTES,
-                key.len()
-            ),
-        ));
-    }
-    if let Some(reason) = weak_key(key) {
-        return Err(ConfigError::invalid(
-            "jwt.secret_file",
-            format!("the key in {} {reason}", path.display()),
-        ));
-    }
     Ok(SecretString::from(key))
 }
 
