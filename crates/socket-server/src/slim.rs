@@ -35,7 +35,9 @@ const KEPT: [HeaderName; 11] = [
 ];
 
 pub(crate) async fn detach_parts(mut request: Request, next: Next) -> Response {
-    if request.uri().path().starts_with("/socket.io") {
+    // Only a request that opens an Engine.IO session (no `sid` yet) is kept;
+    // the polls and upgrades of an open session go through untouched.
+    if request.uri().path().starts_with("/socket.io") && !has_sid(request.uri()) {
         let headers = std::mem::take(request.headers_mut());
         let mut fresh = HeaderMap::with_capacity(headers.len());
         for (name, value) in &headers {
@@ -56,6 +58,11 @@ pub(crate) async fn detach_parts(mut request: Request, next: Next) -> Response {
         }
     }
     next.run(request).await
+}
+
+fn has_sid(uri: &Uri) -> bool {
+    uri.query()
+        .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("sid=")))
 }
 
 #[cfg(test)]
@@ -104,5 +111,18 @@ mod tests {
             body,
             "/socket.io/?EIO=4&transport=polling&token=a.b.c|http://app.example|false|false"
         );
+    }
+
+    #[test]
+    fn only_requests_without_a_session_id_open_a_session() {
+        let uri = |text: &str| text.parse::<Uri>().expect("uri");
+        assert!(!has_sid(&uri("/socket.io/?EIO=4&transport=polling")));
+        assert!(!has_sid(&uri(
+            "/socket.io/?EIO=4&transport=polling&token=sid=x"
+        )));
+        assert!(has_sid(&uri("/socket.io/?EIO=4&transport=polling&sid=abc")));
+        assert!(has_sid(&uri(
+            "/socket.io/?sid=abc&EIO=4&transport=websocket"
+        )));
     }
 }
