@@ -82,12 +82,17 @@ impl Cluster {
 
     /// Polls every node's `/readyz` until all answer 200.
     async fn all_ready(&self, within: Duration) {
+        self.all_readyz(StatusCode::OK, within).await;
+    }
+
+    /// Polls every node's `/readyz` until all answer `status`.
+    async fn all_readyz(&self, status: StatusCode, within: Duration) {
         let deadline = Instant::now() + within;
         for node in self.nodes() {
-            while self.readyz(node).await != StatusCode::OK {
+            while self.readyz(node).await != status {
                 assert!(
                     Instant::now() < deadline,
-                    "{node} not ready within {within:?}"
+                    "{node}/readyz not {status} within {within:?}"
                 );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -105,14 +110,25 @@ impl Cluster {
 
     async fn log_in(&self, node: usize, username: &str, password: &str) -> reqwest::Client {
         let browser = Self::browser();
-        let response = browser
+        let response = self.try_log_in(&browser, node, username, password).await;
+        assert_eq!(response.status(), 303, "login on web node {node}");
+        browser
+    }
+
+    /// The answer to a login form on web node `node`, whatever it is.
+    async fn try_log_in(
+        &self,
+        browser: &reqwest::Client,
+        node: usize,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        browser
             .post(format!("{}/login", self.web[node]))
             .form(&[("username", username), ("password", password)])
             .send()
             .await
-            .expect("login request");
-        assert_eq!(response.status(), 303, "login on web node {node}");
-        browser
+            .expect("login request")
     }
 
     async fn token(&self, browser: &reqwest::Client, node: usize) -> String {
@@ -305,13 +321,9 @@ async fn the_nodes_survive_redis_going_away_and_work_again_when_it_is_back() {
         let health = cluster.http.get(format!("{node}/healthz")).send().await;
         assert_eq!(health.expect("healthz").status(), 200, "{node} is alive");
     }
-    let deadline = Instant::now() + RECOVERY;
-    for node in cluster.nodes() {
-        while cluster.readyz(node).await != StatusCode::SERVICE_UNAVAILABLE {
-            assert!(Instant::now() < deadline, "{node} did not notice");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    cluster
+        .all_readyz(StatusCode::SERVICE_UNAVAILABLE, RECOVERY)
+        .await;
     for node in cluster.nodes() {
         let metrics = cluster.http.get(format!("{node}/metrics")).send().await;
         let metrics = metrics.expect("metrics").text().await.expect("body");
@@ -331,12 +343,9 @@ async fn the_nodes_survive_redis_going_away_and_work_again_when_it_is_back() {
         "a request that needs the session store"
     );
     assert!(during.headers().contains_key("retry-after"));
-    let login = Cluster::browser()
-        .post(format!("{}/login", cluster.web[0]))
-        .form(&[("username", "gonzalo"), ("password", "password")])
-        .send()
-        .await
-        .expect("login request");
+    let login = cluster
+        .try_log_in(&Cluster::browser(), 0, "gonzalo", "password")
+        .await;
     assert_eq!(login.status(), 503, "a login cannot be stored");
     // Static files never touch the session store, cookie or not.
     let stylesheet = browser
@@ -396,12 +405,9 @@ async fn nodes_started_before_redis_answer_503_then_serve_when_it_comes() {
         assert_eq!(handshake.status(), 503, "{node}: no socket before Redis");
         assert!(handshake.headers().contains_key("retry-after"));
     }
-    let login = Cluster::browser()
-        .post(format!("{}/login", cluster.web[0]))
-        .form(&[("username", "gonzalo"), ("password", "password")])
-        .send()
-        .await
-        .expect("login request");
+    let login = cluster
+        .try_log_in(&Cluster::browser(), 0, "gonzalo", "password")
+        .await;
     assert_eq!(login.status(), 503);
 
     redis.restart().await;
