@@ -2,19 +2,16 @@
 //! panic, and never accepted.
 #![no_main]
 
-use claims::{KeySettings, RevocationVerifier};
+use std::sync::LazyLock;
+
+use claims::RevocationVerifier;
 use libfuzzer_sys::fuzz_target;
-use secrecy::SecretString;
+
+static VERIFIER: LazyLock<RevocationVerifier> = LazyLock::new(|| {
+    RevocationVerifier::new(&authbridge_fuzz::key_settings()).expect("a usable key")
+});
 
 fuzz_target!(|data: &[u8]| {
-    let verifier = RevocationVerifier::new(&KeySettings {
-        secret: SecretString::from("fuzzing-shared-key-0123456789abcdef"),
-        issuer: "web-frontend".into(),
-        audience: "socket-server".into(),
-        ttl_secs: 300,
-        leeway_secs: 5,
-    })
-    .expect("a usable key");
     let notice = String::from_utf8_lossy(data);
-    assert!(verifier.verify(&notice, 1_800_000_000).is_err());
+    assert!(VERIFIER.verify(&notice, authbridge_fuzz::NOW).is_err());
 });
