@@ -78,6 +78,8 @@ WORKDIR /src
 # Dependencies first, against stub sources: this layer is reused until
 # Cargo.toml or Cargo.lock change.
 COPY Cargo.toml Cargo.lock ./
+# The patched socketioxide (vendor/README.md) is a dependency, not a stub.
+COPY vendor/ vendor/
 COPY crates/claims/Cargo.toml crates/claims/
 COPY crates/client/Cargo.toml crates/client/
 COPY crates/loadgen/Cargo.toml crates/loadgen/

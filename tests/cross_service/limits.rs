@@ -137,6 +137,78 @@ async fn an_engine_io_session_that_never_sends_connect_is_closed() {
     );
 }
 
+/// Protocol v4 (`EIO=3`, socket.io-client 1.x/2.x) connects to "/" with the
+/// handshake itself, so a refused token leaves an Engine.IO session with no
+/// namespace. It must not outlive the connect timeout, however diligently the
+/// client pings (audit finding F2).
+#[tokio::test]
+async fn a_refused_protocol_v4_session_is_closed_even_while_it_pings() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio::time::Instant;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let system = spawn_system().await;
+    let v4_url = |token: &str| {
+        format!(
+            "{}/socket.io/?EIO=3&transport=websocket&token={token}",
+            system.socket_url.replacen("http://", "ws://", 1)
+        )
+    };
+    // An accepted v4 session beside it must outlive the connect timeout.
+    let (mut accepted, _) = tokio_tungstenite::connect_async(v4_url(&system.demo_token().await))
+        .await
+        .expect("the WebSocket opens");
+    let (mut stream, _) = tokio_tungstenite::connect_async(v4_url("not.a.token"))
+        .await
+        .expect("the WebSocket opens");
+    let opened = Instant::now();
+    let mut saw_refusal = false;
+    let mut ping = tokio::time::interval(Duration::from_secs(1));
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            tokio::select! {
+                frame = stream.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if text.starts_with("44") && text.contains("not valid token") {
+                            saw_refusal = true;
+                        }
+                    }
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                },
+                // An Engine.IO v3 client pings, the server answers "3".
+                _ = ping.tick() => {
+                    if stream.send(Message::text("2")).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(saw_refusal, "the refusal reached the client first");
+    assert!(closed.is_ok(), "still open 15 s after the refusal, pinging");
+    let after = opened.elapsed();
+    assert!(
+        after >= Duration::from_secs(8),
+        "closed after {after:?}: too early for the connect timeout"
+    );
+
+    accepted.send(Message::text("2")).await.expect("still open");
+    let pong = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(frame) = accepted.next().await {
+            match frame {
+                Ok(Message::Text(text)) if text.as_str() == "3" => return true,
+                Ok(Message::Close(_)) | Err(_) => return false,
+                Ok(_) => {}
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(pong, Ok(true), "the accepted v4 session was closed too");
+}
+
 #[tokio::test]
 async fn a_connection_that_never_finishes_its_headers_is_closed() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
