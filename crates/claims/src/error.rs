@@ -45,6 +45,10 @@ pub enum Invalid {
     NotYetValid,
     IssuedInFuture,
     UserMismatch,
+    /// A `kid` no key of the set has (with public keys: worth a new JWK Set).
+    UnknownKey,
+    /// A `kid` naming the previous shared secret after its end.
+    RetiredKey,
     /// A revocation notice past its short lifetime.
     Stale,
 }
@@ -66,6 +70,8 @@ impl Invalid {
             Invalid::NotYetValid => "not yet valid",
             Invalid::IssuedInFuture => "issued in the future",
             Invalid::UserMismatch => "user does not match sub",
+            Invalid::UnknownKey => "unknown key id",
+            Invalid::RetiredKey => "retired key",
             Invalid::Stale => "stale notice",
         }
     }

@@ -2,7 +2,8 @@
 
 use jsonwebtoken::EncodingKey;
 
-use crate::{Claims, KeyError, KeySettings, User, jws};
+use crate::keys::{Algorithm, SigningKey};
+use crate::{Claims, KeyError, KeySettings, TokenSettings, User, jws};
 
 /// `{"alg":"HS256","typ":"JWT"}`, byte for byte as the contract fixes it, base64url-encoded.
 pub(crate) const HS256_HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
@@ -12,9 +13,12 @@ pub(crate) const HS256_HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
 #[error("signing the token failed: {0}")]
 pub struct IssueError(#[from] jsonwebtoken::errors::Error);
 
-/// Signs connection tokens with the shared key.
+/// Signs connection tokens.
 pub struct TokenIssuer {
     key: EncodingKey,
+    algorithm: Algorithm,
+    header_b64: String,
+    kid: Option<String>,
     issuer: String,
     audience: String,
     ttl_secs: i64,
@@ -23,6 +27,8 @@ pub struct TokenIssuer {
 impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenIssuer")
+            .field("algorithm", &self.algorithm)
+            .field("kid", &self.kid)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("ttl_secs", &self.ttl_secs)
@@ -31,14 +37,35 @@ impl std::fmt::Debug for TokenIssuer {
 }
 
 impl TokenIssuer {
+    /// The contract's default: HS256 with the shared key, header exactly
+    /// `{"alg":"HS256","typ":"JWT"}`.
     pub fn new(settings: &KeySettings) -> Result<Self, KeyError> {
-        let secret = settings.checked_secret()?;
-        Ok(Self {
-            key: hmac_key(secret).map_err(|_| KeyError::SecretTooShort(secret.len()))?,
+        let key = SigningKey::Shared {
+            key: settings.shared_key()?,
+            announce_kid: false,
+        };
+        Ok(Self::with_key(&settings.token_settings(), &key))
+    }
+
+    /// Signs with `key`: a shared secret (with `kid` only when told to
+    /// announce it) or a private key (always with its `kid`).
+    pub fn with_key(settings: &TokenSettings, key: &SigningKey) -> Self {
+        let (encoding, kid) = signing_parts(key);
+        let algorithm = key.algorithm();
+        Self {
+            header_b64: header_b64(algorithm, "JWT", kid.as_deref()),
+            key: encoding,
+            algorithm,
+            kid,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             ttl_secs: i64::try_from(settings.ttl_secs).unwrap_or(i64::MAX),
-        })
+        }
+    }
+
+    /// The `kid` tokens carry, if any.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
     }
 
     /// The claims of a new token for `username` in login session `session_id`,
@@ -72,15 +99,51 @@ impl TokenIssuer {
     pub fn sign(&self, claims: &Claims) -> Result<String, IssueError> {
         // Serializing a struct of strings and integers cannot fail.
         let payload = serde_json::to_vec(claims).unwrap_or_default();
-        Ok(jws::sign(HS256_HEADER_B64, &payload, &self.key)?)
+        Ok(jws::sign(
+            &self.header_b64,
+            &payload,
+            &self.key,
+            self.algorithm,
+        )?)
     }
 }
 
-fn hmac_key(secret: &[u8]) -> jsonwebtoken::errors::Result<EncodingKey> {
-    EncodingKey::from_secret(secret)
+/// The key to sign with and the `kid` to name it by.
+pub(crate) fn signing_parts(key: &SigningKey) -> (EncodingKey, Option<String>) {
+    match key {
+        SigningKey::Shared { key, announce_kid } => (
+            key.encoding().clone(),
+            announce_kid.then(|| key.id().to_owned()),
+        ),
+        SigningKey::Private(key) => (key.encoding().clone(), Some(key.public().kid().to_owned())),
+    }
+}
+
+/// The encoded header; the contract's exact one for HS256 without `kid`.
+pub(crate) fn header_b64(algorithm: Algorithm, typ: &str, kid: Option<&str>) -> String {
+    if algorithm == Algorithm::HS256 && typ == "JWT" && kid.is_none() {
+        return HS256_HEADER_B64.to_owned();
+    }
+    jws::header_b64(algorithm, typ, kid)
 }
 
 /// Signs any payload bytes with the contract's header; see [`crate::sign_raw_hs256`].
 pub(crate) fn sign_payload(secret: &[u8], payload: &[u8]) -> jsonwebtoken::errors::Result<String> {
-    jws::sign(HS256_HEADER_B64, payload, &hmac_key(secret)?)
+    let key = EncodingKey::from_secret(secret)?;
+    jws::sign(HS256_HEADER_B64, payload, &key, Algorithm::HS256)
+}
+
+/// Signs any payload bytes with `key`'s header; see [`crate::sign_raw`].
+pub(crate) fn sign_payload_with(
+    key: &SigningKey,
+    payload: &[u8],
+) -> jsonwebtoken::errors::Result<String> {
+    let (encoding, kid) = signing_parts(key);
+    let algorithm = key.algorithm();
+    jws::sign(
+        &header_b64(algorithm, "JWT", kid.as_deref()),
+        payload,
+        &encoding,
+        algorithm,
+    )
 }

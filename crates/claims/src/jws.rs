@@ -1,19 +1,21 @@
-//! Compact JWS with HS256, framed here so that the header is byte-exact when
-//! signing and the order of checks is ours when verifying. Signing uses
-//! jsonwebtoken's HS256; verifying uses the same RustCrypto HMAC that
-//! jsonwebtoken does, keyed once (the key's two padded blocks are hashed when
-//! the verifier is built, not per token), with its constant-time comparison.
+//! Compact JWS, framed here so that the header is byte-exact when signing and
+//! the order of checks is ours when verifying. Signing uses jsonwebtoken; HS256
+//! verification uses the same RustCrypto HMAC that jsonwebtoken does, keyed once
+//! (the key's two padded blocks are hashed when the verifier is built, not per
+//! token), with its constant-time comparison; EdDSA and ES256 verification is
+//! jsonwebtoken's.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit as _, Mac as _};
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::EncodingKey;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny};
 use sha2::Sha256;
 
 use crate::Invalid;
 use crate::issue::HS256_HEADER_B64;
+use crate::keys::{Algorithm, KeySet, PublicKey, SharedKey};
 
 /// An HMAC-SHA256 key, ready: each check clones the keyed state.
 #[derive(Clone)]
@@ -23,6 +25,13 @@ impl MacKey {
     pub(crate) fn new(secret: &[u8]) -> Self {
         // HMAC takes a key of any length (longer ones are hashed first).
         Self(Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable!()))
+    }
+
+    /// HMAC-SHA256(key, data).
+    pub(crate) fn tag(&self, data: &[u8]) -> [u8; 32] {
+        let mut mac = self.0.clone();
+        mac.update(data);
+        mac.finalize().into_bytes().into()
     }
 
     /// Whether `signature_b64` is the MAC of `signed`, compared in constant time.
@@ -45,25 +54,40 @@ pub(crate) fn sign(
     header_b64: &str,
     payload: &[u8],
     key: &EncodingKey,
+    algorithm: Algorithm,
 ) -> jsonwebtoken::errors::Result<String> {
     let encoded_payload = URL_SAFE_NO_PAD.encode(payload);
-    let mut token = String::with_capacity(header_b64.len() + encoded_payload.len() + 45);
+    let mut token = String::with_capacity(header_b64.len() + encoded_payload.len() + 90);
     token.push_str(header_b64);
     token.push('.');
     token.push_str(&encoded_payload);
-    let signature = jsonwebtoken::crypto::sign(token.as_bytes(), key, Algorithm::HS256)?;
+    let signature = jsonwebtoken::crypto::sign(token.as_bytes(), key, algorithm.jsonwebtoken())?;
     token.push('.');
     token.push_str(&signature);
     Ok(token)
 }
 
-/// Checks the framing, the header and the signature, and returns the payload's
-/// JSON object, still unread. `typ`, when given, must be exactly that.
+/// The encoded header `{"alg":…,"typ":…[,"kid":…]}`, members in that order.
+pub(crate) fn header_b64(algorithm: Algorithm, typ: &str, kid: Option<&str>) -> String {
+    // JSON strings, escaped; written by hand so that the member order is fixed.
+    let quoted = |text: &str| serde_json::Value::from(text).to_string();
+    let mut json = format!(r#"{{"alg":"{}","typ":{}"#, algorithm.as_str(), quoted(typ));
+    if let Some(kid) = kid {
+        json.push_str(&format!(r#","kid":{}"#, quoted(kid)));
+    }
+    json.push('}');
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+/// Checks the framing, the header and the signature against `keys` at `now`,
+/// and returns the payload's JSON object, still unread. `typ`, when given, must
+/// be exactly that.
 pub(crate) fn open<'t>(
     token: &'t str,
     max_len: usize,
-    key: &MacKey,
+    keys: &KeySet,
     typ: Option<&str>,
+    now: i64,
 ) -> Result<&'t str, Invalid> {
     if token.len() > max_len {
         return Err(Invalid::TooLong);
@@ -74,22 +98,103 @@ pub(crate) fn open<'t>(
     else {
         return Err(Invalid::Malformed);
     };
-    // The header this project issues, byte for byte, needs no parsing.
-    if !(typ.is_none() && header == HS256_HEADER_B64) {
-        check_header(header, typ)?;
-    }
-    let signed_part = &token[..header.len() + 1 + payload.len()];
-    if key.verifies(signed_part.as_bytes(), signature)? {
+    // The header this project issues in the contract's mode, byte for byte,
+    // needs no parsing.
+    let kid =
+        if typ.is_none() && header == HS256_HEADER_B64 && matches!(keys, KeySet::Shared { .. }) {
+            None
+        } else {
+            check_header(header, keys.algorithm(), typ)?
+        };
+    let signed = &token.as_bytes()[..header.len() + 1 + payload.len()];
+    let verified = match keys {
+        KeySet::Shared { current, previous } => verify_shared(
+            current,
+            previous.as_ref(),
+            kid.as_deref(),
+            signed,
+            signature,
+            now,
+        )?,
+        KeySet::Public { keys, .. } => verify_public(keys, kid.as_deref(), signed, signature)?,
+    };
+    if verified {
         Ok(payload)
     } else {
         Err(Invalid::BadSignature)
     }
 }
 
-fn check_header(header: &str, typ: Option<&str>) -> Result<(), Invalid> {
+/// The current secret, or the previous one until its end. A `kid` naming one
+/// of them picks it; any other `kid`, or none (tokens from other libraries, or
+/// from a web-frontend not yet given the new secret), tries both.
+fn verify_shared(
+    current: &SharedKey,
+    previous: Option<&(SharedKey, i64)>,
+    kid: Option<&str>,
+    signed: &[u8],
+    signature: &str,
+    now: i64,
+) -> Result<bool, Invalid> {
+    let active = previous
+        .filter(|(_, until)| now < *until)
+        .map(|(key, _)| key);
+    match (kid, previous) {
+        (Some(kid), Some((old, _))) if kid == old.id() => match active {
+            Some(old) => old.mac().verifies(signed, signature),
+            None => Err(Invalid::RetiredKey),
+        },
+        (Some(kid), _) if kid == current.id() => current.mac().verifies(signed, signature),
+        _ => Ok(current.mac().verifies(signed, signature)?
+            || match active {
+                Some(old) => old.mac().verifies(signed, signature)?,
+                None => false,
+            }),
+    }
+}
+
+/// The key `kid` names, or every key (a handful at most) when there is none.
+fn verify_public(
+    keys: &[PublicKey],
+    kid: Option<&str>,
+    signed: &[u8],
+    signature: &str,
+) -> Result<bool, Invalid> {
+    // Both algorithms sign with 64 bytes (ES256: r and s, 32 each).
+    if signature.len() != 86 {
+        return Ok(false);
+    }
+    let verifies = |key: &PublicKey| {
+        jsonwebtoken::crypto::verify(
+            signature,
+            signed,
+            key.decoding(),
+            key.algorithm().jsonwebtoken(),
+        )
+        .unwrap_or(false)
+    };
+    match kid {
+        Some(kid) => {
+            let key = keys
+                .iter()
+                .find(|key| key.kid() == kid)
+                .ok_or(Invalid::UnknownKey)?;
+            Ok(verifies(key))
+        }
+        None => Ok(keys.iter().any(verifies)),
+    }
+}
+
+/// The header's `kid`, once its `alg`, `crit` and `typ` pass.
+fn check_header(
+    header: &str,
+    algorithm: Algorithm,
+    typ: Option<&str>,
+) -> Result<Option<String>, Invalid> {
     let header: RawHeader = decode_json(header).ok_or(Invalid::Malformed)?;
-    // The algorithm is pinned: the header may only confirm it, never choose it.
-    if header.alg.as_deref() != Some("HS256") {
+    // The algorithm is pinned by configuration: the header may only confirm
+    // it, never choose it (no HS256 token checked with a public key's bytes).
+    if header.alg.as_deref() != Some(algorithm.as_str()) {
         return Err(Invalid::WrongAlgorithm);
     }
     if header.crit {
@@ -104,7 +209,7 @@ fn check_header(header: &str, typ: Option<&str>) -> Result<(), Invalid> {
         }
         _ => {}
     }
-    Ok(())
+    Ok(header.kid)
 }
 
 /// Base64url (no padding) then a JSON object; `None` for anything else.
@@ -131,9 +236,22 @@ pub(crate) fn decode_object(segment: &str) -> Option<Vec<u8>> {
 struct RawHeader {
     alg: Option<String>,
     typ: Option<String>,
+    /// Which key: a hint, never a URL or a key itself (`jku`, `jwk`, `x5u` are
+    /// ignored); not a string (the contract ignores `kid`): no hint.
+    #[serde(default, deserialize_with = "string_or_nothing")]
+    kid: Option<String>,
     /// Present at all (even `null`) means refused: we understand no extension.
     #[serde(default, deserialize_with = "present")]
     crit: bool,
+}
+
+fn string_or_nothing<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(kid) => Ok(Some(kid)),
+        _ => Ok(None),
+    }
 }
 
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {

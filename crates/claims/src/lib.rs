@@ -8,6 +8,7 @@
 mod error;
 mod issue;
 mod jws;
+mod keys;
 mod revocation;
 mod verify;
 
@@ -16,6 +17,10 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{Invalid, VerifyError};
 pub use issue::{IssueError, TokenIssuer};
+pub use keys::{
+    Algorithm, KeySet, MAX_KEYS, PrivateKey, PublicKey, SharedKey, SigningKey, jwks_document,
+    keys_from_jwks,
+};
 pub use revocation::{
     MAX_NOTICE_BYTES, REVOCATION_CHANNEL, REVOCATION_TYP, REVOKED_KEY_PREFIX, Revocation,
     RevocationSigner, RevocationVerifier,
@@ -28,7 +33,8 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// Tokens longer than this are refused before any parsing (a real one is ~400 bytes).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
-/// What both sides need to agree on to sign and check a token.
+/// What both sides need to agree on to sign and check a token, in the
+/// contract's default mode: one HS256 shared key.
 #[derive(Clone, Debug)]
 pub struct KeySettings {
     /// The HS256 shared key (at least [`MIN_SECRET_BYTES`]).
@@ -43,7 +49,20 @@ pub struct KeySettings {
     pub leeway_secs: u64,
 }
 
-/// Why a [`KeySettings`] cannot be used.
+/// What both sides agree on besides the keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// `iss` written by the issuer and required by the verifier.
+    pub issuer: String,
+    /// `aud` written by the issuer and required by the verifier.
+    pub audience: String,
+    /// Lifetime of an issued token, in seconds.
+    pub ttl_secs: u64,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
+    pub leeway_secs: u64,
+}
+
+/// Why a key cannot be used.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum KeyError {
     #[error("the shared key must be at least {MIN_SECRET_BYTES} bytes, it has {0}")]
@@ -52,19 +71,47 @@ pub enum KeyError {
         "jsonwebtoken has no usable crypto backend (enable exactly one of its `rust_crypto` and `aws_lc_rs` features)"
     )]
     NoCryptoBackend,
+    #[error("HS256 has no key pairs: use a shared secret")]
+    NotAsymmetric,
+    #[error(
+        "not a PEM public key for {0} (-----BEGIN PUBLIC KEY-----, {ty})",
+        ty = key_type(*.0)
+    )]
+    BadPublicKey(Algorithm),
+    #[error(
+        "not a PEM private key for {0} (-----BEGIN PRIVATE KEY-----, {ty})",
+        ty = key_type(*.0)
+    )]
+    BadPrivateKey(Algorithm),
+    #[error("not a JWK Set (a JSON object with a `keys` array)")]
+    BadJwks,
+    #[error("more than {MAX_KEYS} keys")]
+    TooManyKeys,
+}
+
+fn key_type(algorithm: Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::HS256 => "none",
+        Algorithm::EdDSA => "Ed25519",
+        Algorithm::ES256 => "P-256",
+    }
 }
 
 impl KeySettings {
-    /// Checks the key once, so that a bad key fails at start and not at the first token.
-    fn checked_secret(&self) -> Result<&[u8], KeyError> {
-        let secret = self.secret.expose_secret().as_bytes();
-        if secret.len() < MIN_SECRET_BYTES {
-            return Err(KeyError::SecretTooShort(secret.len()));
+    /// The shared key, checked once, so that a bad key fails at start and not
+    /// at the first token.
+    pub fn shared_key(&self) -> Result<SharedKey, KeyError> {
+        SharedKey::new(self.secret.expose_secret().as_bytes())
+    }
+
+    /// Everything but the key.
+    pub fn token_settings(&self) -> TokenSettings {
+        TokenSettings {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            ttl_secs: self.ttl_secs,
+            leeway_secs: self.leeway_secs,
         }
-        if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
-            return Err(KeyError::NoCryptoBackend);
-        }
-        Ok(secret)
     }
 }
 
@@ -121,6 +168,13 @@ pub fn unix_now() -> i64 {
 /// header is exactly the issuer's.
 pub fn sign_raw_hs256(secret: &[u8], payload: &serde_json::Value) -> String {
     issue::sign_payload(secret, payload.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("signing a test token failed: {e}"))
+}
+
+/// As [`sign_raw_hs256`], with `key` and a header naming it by `kid` (for
+/// tests of the asymmetric modes and of rotations).
+pub fn sign_raw(key: &SigningKey, payload: &serde_json::Value) -> String {
+    issue::sign_payload_with(key, payload.to_string().as_bytes())
         .unwrap_or_else(|e| panic!("signing a test token failed: {e}"))
 }
 

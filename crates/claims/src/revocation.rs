@@ -2,16 +2,17 @@
 //! sessions ended, in a message only the holders of the shared key can sign.
 //!
 //! Connect tokens and revocation notices can never stand in for each other: a
-//! notice is signed with a key *derived* from the shared secret for this one
-//! purpose (HMAC-SHA256 of a fixed label), carries its own `typ`, and its own
-//! audience.
+//! notice carries its own `typ` and its own audience, and with a shared secret
+//! it is signed with a key *derived* from it for this one purpose (HMAC-SHA256
+//! of a fixed label). With a key pair it is signed by the web-frontend's
+//! private key, so that the socket servers, holding public keys only, cannot
+//! make one either.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::EncodingKey;
 use serde::{Deserialize, Serialize};
 
-use crate::{Invalid, KeyError, KeySettings, jws};
+use crate::keys::{Algorithm, KeySet, SigningKey};
+use crate::{Invalid, KeyError, KeySettings, TokenSettings, issue, jws};
 
 /// The `typ` of a revocation notice.
 pub const REVOCATION_TYP: &str = "authbridge-revocation+jwt";
@@ -33,11 +34,6 @@ pub const MAX_NOTICE_BYTES: usize = 8 * 1024 * 1024;
 
 const KEY_LABEL: &[u8] = b"authbridge revocation channel v1";
 
-/// `{"alg":"HS256","typ":"authbridge-revocation+jwt"}`, base64url-encoded.
-fn header_b64() -> String {
-    URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"HS256","typ":"{REVOCATION_TYP}"}}"#))
-}
-
 /// One ended login session: tokens carrying `sid` are refused until `until`
 /// (seconds since the Unix epoch), when the last of them has expired anyway.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,25 +51,37 @@ struct Notice {
     revoked: Vec<Revocation>,
 }
 
-/// HMAC-SHA256(secret, label): a key for this channel alone.
-fn derived_key(settings: &KeySettings) -> Result<Vec<u8>, KeyError> {
-    let secret = settings.checked_secret()?;
-    let key =
-        EncodingKey::from_secret(secret).map_err(|_| KeyError::SecretTooShort(secret.len()))?;
-    let mac = jsonwebtoken::crypto::sign(KEY_LABEL, &key, Algorithm::HS256)
-        .map_err(|_| KeyError::NoCryptoBackend)?;
-    URL_SAFE_NO_PAD
-        .decode(mac)
-        .map_err(|_| KeyError::NoCryptoBackend)
+/// The channel's keys: a shared secret's derived key, or the same key pair.
+fn channel_signing_key(key: &SigningKey) -> SigningKey {
+    match key {
+        SigningKey::Shared { key, announce_kid } => SigningKey::Shared {
+            key: key.derive(KEY_LABEL),
+            announce_kid: *announce_kid,
+        },
+        SigningKey::Private(_) => unreachable!("handled by the caller"),
+    }
 }
 
-fn channel_audience(settings: &KeySettings) -> String {
+fn channel_keys(keys: &KeySet) -> KeySet {
+    match keys {
+        KeySet::Shared { current, previous } => KeySet::Shared {
+            current: current.derive(KEY_LABEL),
+            previous: previous
+                .as_ref()
+                .map(|(key, until)| (key.derive(KEY_LABEL), *until)),
+        },
+        public @ KeySet::Public { .. } => public.clone(),
+    }
+}
+
+fn channel_audience(settings: &TokenSettings) -> String {
     format!("{}#revocations", settings.audience)
 }
 
 /// Signs revocation notices (the web-frontend's side).
 pub struct RevocationSigner {
     key: EncodingKey,
+    algorithm: Algorithm,
     issuer: String,
     audience: String,
     header_b64: String,
@@ -88,14 +96,34 @@ impl std::fmt::Debug for RevocationSigner {
 }
 
 impl RevocationSigner {
+    /// The contract's default mode: a key derived from the shared secret.
     pub fn new(settings: &KeySettings) -> Result<Self, KeyError> {
-        let key = derived_key(settings)?;
-        Ok(Self {
-            key: EncodingKey::from_secret(&key).map_err(|_| KeyError::NoCryptoBackend)?,
+        let key = SigningKey::Shared {
+            key: settings.shared_key()?,
+            announce_kid: false,
+        };
+        Ok(Self::with_key(&settings.token_settings(), &key))
+    }
+
+    /// Signs with the channel's key for `key` (the same key pair, or a key
+    /// derived from the shared secret).
+    pub fn with_key(settings: &TokenSettings, key: &SigningKey) -> Self {
+        let derived;
+        let key = match key {
+            SigningKey::Private(_) => key,
+            shared => {
+                derived = channel_signing_key(shared);
+                &derived
+            }
+        };
+        let (encoding, kid) = issue::signing_parts(key);
+        Self {
+            key: encoding,
+            algorithm: key.algorithm(),
             issuer: settings.issuer.clone(),
             audience: channel_audience(settings),
-            header_b64: header_b64(),
-        })
+            header_b64: issue::header_b64(key.algorithm(), REVOCATION_TYP, kid.as_deref()),
+        }
     }
 
     /// A notice revoking `revoked`, issued at `now`.
@@ -108,13 +136,18 @@ impl RevocationSigner {
             revoked: revoked.to_vec(),
         };
         let payload = serde_json::to_vec(&notice).unwrap_or_default();
-        Ok(jws::sign(&self.header_b64, &payload, &self.key)?)
+        Ok(jws::sign(
+            &self.header_b64,
+            &payload,
+            &self.key,
+            self.algorithm,
+        )?)
     }
 }
 
 /// Checks revocation notices (the socket-server's side).
 pub struct RevocationVerifier {
-    key: jws::MacKey,
+    keys: KeySet,
     issuer: String,
     audience: String,
     leeway_secs: i64,
@@ -129,20 +162,34 @@ impl std::fmt::Debug for RevocationVerifier {
 }
 
 impl RevocationVerifier {
+    /// The contract's default mode: a key derived from the shared secret.
     pub fn new(settings: &KeySettings) -> Result<Self, KeyError> {
-        let key = derived_key(settings)?;
-        Ok(Self {
-            key: jws::MacKey::new(&key),
+        Ok(Self::with_keys(
+            &settings.token_settings(),
+            &KeySet::shared(settings.shared_key()?),
+        ))
+    }
+
+    /// Checks with the channel's keys for `keys`.
+    pub fn with_keys(settings: &TokenSettings, keys: &KeySet) -> Self {
+        Self {
+            keys: channel_keys(keys),
             issuer: settings.issuer.clone(),
             audience: channel_audience(settings),
             leeway_secs: i64::try_from(settings.leeway_secs).unwrap_or(i64::MAX),
-        })
+        }
     }
 
     /// The sessions a valid notice revokes; anything not signed by a holder of
     /// the shared key, or not a current notice of this channel, is refused.
     pub fn verify(&self, notice: &str, now: i64) -> Result<Vec<Revocation>, Invalid> {
-        let payload = jws::open(notice, MAX_NOTICE_BYTES, &self.key, Some(REVOCATION_TYP))?;
+        let payload = jws::open(
+            notice,
+            MAX_NOTICE_BYTES,
+            &self.keys,
+            Some(REVOCATION_TYP),
+            now,
+        )?;
         let notice: Notice = jws::decode_json(payload).ok_or(Invalid::MalformedClaims)?;
         if notice.iss != self.issuer {
             return Err(Invalid::WrongIssuer);

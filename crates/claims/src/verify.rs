@@ -5,11 +5,16 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::{Invalid, KeyError, KeySettings, MAX_TOKEN_BYTES, VerifiedClaims, VerifyError, jws};
+use crate::keys::KeySet;
+use crate::{
+    Invalid, KeyError, KeySettings, MAX_TOKEN_BYTES, TokenSettings, VerifiedClaims, VerifyError,
+    jws,
+};
 
-/// Checks connection tokens with the shared key alone.
+/// Checks connection tokens with the keys alone (the shared key, or public keys).
+#[derive(Clone)]
 pub struct TokenVerifier {
-    key: jws::MacKey,
+    keys: KeySet,
     issuer: String,
     audience: String,
     leeway_secs: f64,
@@ -18,6 +23,8 @@ pub struct TokenVerifier {
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenVerifier")
+            .field("algorithm", &self.keys.algorithm())
+            .field("kids", &self.keys.kids())
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("leeway_secs", &self.leeway_secs)
@@ -26,15 +33,28 @@ impl std::fmt::Debug for TokenVerifier {
 }
 
 impl TokenVerifier {
+    /// The contract's default: HS256 with the shared key.
     pub fn new(settings: &KeySettings) -> Result<Self, KeyError> {
-        let secret = settings.checked_secret()?;
-        Ok(Self {
-            key: jws::MacKey::new(secret),
+        Ok(Self::with_keys(
+            &settings.token_settings(),
+            KeySet::shared(settings.shared_key()?),
+        ))
+    }
+
+    /// Checks with `keys`, and with their algorithm alone.
+    pub fn with_keys(settings: &TokenSettings, keys: KeySet) -> Self {
+        Self {
+            keys,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             // Leeways are seconds of clock skew; any real value is exact in an f64.
             leeway_secs: settings.leeway_secs as f64,
-        })
+        }
+    }
+
+    /// The keys it checks with.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
     }
 
     /// Checks `token` at time `now` (seconds since the Unix epoch).
@@ -43,7 +63,7 @@ impl TokenVerifier {
     /// `exp` last, so that [`VerifyError::Expired`] means the token's one fault is
     /// its age.
     pub fn verify(&self, token: &str, now: i64) -> Result<VerifiedClaims, VerifyError> {
-        let payload = jws::open(token, MAX_TOKEN_BYTES, &self.key, None)?;
+        let payload = jws::open(token, MAX_TOKEN_BYTES, &self.keys, None, now)?;
         let payload = jws::decode_object(payload).ok_or(Invalid::MalformedClaims)?;
         // Strings are borrowed from the decoded payload where they can be.
         let claims: RawClaims<'_> =
