@@ -1,7 +1,9 @@
 //! `authbridge`: both services in one process for local use (`cargo run`).
 //!
-//! Same settings as the two binaries; the one difference is that with no
-//! `jwt.secret` it makes a random key for this run instead of refusing to start.
+//! Same settings as the two binaries; the differences: with HS256 and no
+//! `jwt.secret` it makes a random key for this run instead of refusing to
+//! start, and with a key pair but no public keys configured the socket server
+//! fetches the web-frontend's own JWK Set. SIGHUP reloads both services' keys.
 
 use std::process::ExitCode;
 
@@ -22,7 +24,7 @@ async fn main() -> ExitCode {
 async fn run() -> anyhow::Result<()> {
     let mut settings = Settings::load()?;
     settings::telemetry::init(settings.log.format);
-    if settings.jwt.secret.is_none() {
+    if !settings.jwt.algorithm.is_asymmetric() && settings.jwt.secret.is_none() {
         settings.jwt.secret = Some(SecretString::from(web_frontend::users::generate_secret()));
         // The key itself is never printed.
         tracing::warn!(
@@ -30,10 +32,30 @@ async fn run() -> anyhow::Result<()> {
              (set APP_JWT__SECRET to keep tokens and sessions valid across restarts)"
         );
     }
-    // The socket server first: its port is bound before the web-frontend's
+    // Both ports first: each service learns where the other really is.
+    let web_listener = bind("web.addr", &settings.web.addr)?;
+    let socket_listener = bind("socket.addr", &settings.socket.addr)?;
+    let mut socket_settings = settings.clone();
+    if settings.jwt.algorithm.is_asymmetric()
+        && settings.jwt.public_key_files.is_empty()
+        && settings.jwt.jwks_url.is_none()
+    {
+        socket_settings.jwt.jwks_url = Some(format!(
+            "http://{}/.well-known/jwks.json",
+            web_listener.local_addr()?
+        ));
+    }
+    // The socket server first: it accepts before the web-frontend's
     // revocation channel first reaches for it.
-    let socket = socket_server::Application::build(&settings).await?;
-    let web = web_frontend::Application::build(&settings).await?;
+    let socket =
+        socket_server::Application::build_with_listener(&socket_settings, socket_listener).await?;
+    let web = web_frontend::Application::build_with_listener(&settings, web_listener).await?;
+    let (web_keys, socket_keys) = (web.keys(), socket.keys());
+    settings::reload_keys_on_sighup("authbridge", move |settings| {
+        let web = web_keys.reload(settings)?;
+        let socket = socket_keys.reload(settings)?;
+        Ok(format!("web-frontend {web}; socket-server {socket}"))
+    });
 
     let (stop, stopped) = tokio::sync::watch::channel(());
     let until_stopped = move || {
@@ -50,4 +72,10 @@ async fn run() -> anyhow::Result<()> {
     });
     tokio::try_join!(web, socket)?;
     Ok(())
+}
+
+fn bind(key: &'static str, addr: &str) -> anyhow::Result<std::net::TcpListener> {
+    let addr = settings::resolve_addr(key, addr)?;
+    std::net::TcpListener::bind(addr)
+        .map_err(|error| anyhow::anyhow!("{key}: cannot listen on {addr}: {error}"))
 }

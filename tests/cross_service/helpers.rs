@@ -14,6 +14,8 @@ pub(crate) const SECOND_PASSWORD: &str = "alice's password";
 pub(crate) struct TestSystem {
     pub(crate) web_url: String,
     pub(crate) socket_url: String,
+    /// The web-frontend's keys: `reload` as SIGHUP does.
+    pub(crate) web_keys: web_frontend::KeyRing,
     settings: Settings,
     socket: Option<RunningSocket>,
 }
@@ -21,6 +23,7 @@ pub(crate) struct TestSystem {
 struct RunningSocket {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    keys: socket_server::KeyRing,
 }
 
 /// The settings the project ships (config/default.toml, with the demo user),
@@ -63,31 +66,79 @@ pub(crate) async fn spawn_system_with(mut settings: Settings) -> TestSystem {
     settings.socket.allowed_origins.push(web_url.clone());
     // A restarted socket server binds the same port again.
     settings.socket.addr = socket_addr.to_string();
+    // A key pair with no public keys configured: the socket server reads the
+    // web-frontend's JWK Set, as a deployment would.
+    if settings.jwt.algorithm.is_asymmetric()
+        && settings.jwt.public_key_files.is_empty()
+        && settings.jwt.jwks_url.is_none()
+    {
+        settings.jwt.jwks_url = Some(format!("{web_url}/.well-known/jwks.json"));
+    }
 
     let web = web_frontend::Application::build_with_listener(&settings, web_listener)
         .await
         .expect("web-frontend builds");
+    let web_keys = web.keys();
     tokio::spawn(web.run_until(std::future::pending()));
     let socket = socket_server::Application::build_with_listener(&settings, socket_listener)
         .await
         .expect("socket-server builds");
-    TestSystem {
+    let system = TestSystem {
         web_url,
         socket_url,
+        web_keys,
         settings,
         socket: Some(run_socket(socket)),
+    };
+    if system.settings.jwt.jwks_url.is_some() {
+        // Its first fetch of the JWK Set is under way: wait for it.
+        system
+            .wait_socket_ready(std::time::Duration::from_secs(10))
+            .await;
     }
+    system
 }
 
 fn run_socket(socket: socket_server::Application) -> RunningSocket {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let keys = socket.keys();
     let task = tokio::spawn(socket.run_until(async move {
         let _ = stopped.await;
     }));
-    RunningSocket { stop, task }
+    RunningSocket { stop, task, keys }
 }
 
 impl TestSystem {
+    /// Polls the socket server's `/readyz` until it answers 200.
+    pub(crate) async fn wait_socket_ready(&self, within: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        let url = format!("{}/readyz", self.socket_url);
+        loop {
+            if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{url} not 200 within {within:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The settings both services were started with.
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The running socket server's keys: `reload` as SIGHUP does.
+    pub(crate) fn socket_keys(&self) -> socket_server::KeyRing {
+        self.socket
+            .as_ref()
+            .expect("the socket server runs")
+            .keys
+            .clone()
+    }
+
     /// Stops the socket server as SIGTERM does, and waits until it has closed
     /// every transport.
     pub(crate) async fn stop_socket_server(&mut self) {

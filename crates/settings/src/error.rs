@@ -6,6 +6,21 @@ use figment::error::Kind;
 pub enum ConfigError {
     #[error("missing APP_JWT__SECRET: the HS256 shared key (jwt.secret) is required")]
     MissingSecret,
+    /// A key pair's algorithm without the private key to sign with.
+    #[error(
+        "missing APP_JWT__PRIVATE_KEY_FILE: jwt.algorithm = {0} signs with a PEM private key (jwt.private_key_file; web-frontend generate-keypair makes one)"
+    )]
+    MissingPrivateKey(claims::Algorithm),
+    /// A key pair's algorithm without any key to verify with.
+    #[error(
+        "jwt.algorithm = {0} verifies with public keys: set jwt.public_key_files (APP_JWT__PUBLIC_KEY_FILES) or jwt.jwks_url (APP_JWT__JWKS_URL)"
+    )]
+    MissingPublicKeys(claims::Algorithm),
+    /// A key pair and Redis, without a shared key for the session cookies.
+    #[error(
+        "missing APP_WEB__SESSION_SECRET: with jwt.algorithm = {0} and redis.url, every web-frontend node seals session cookies with web.session_secret (web-frontend generate-secret makes one)"
+    )]
+    MissingSessionSecret(claims::Algorithm),
     /// Too short, or weak: the reason (never the key).
     #[error("APP_JWT__SECRET (jwt.secret) {0}")]
     BadSecret(String),
@@ -19,7 +34,8 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn invalid(key: &'static str, reason: impl Into<String>) -> Self {
+    /// The key and what is wrong with its value (never the value of a secret).
+    pub fn invalid(key: &'static str, reason: impl Into<String>) -> Self {
         ConfigError::Invalid {
             key,
             reason: reason.into(),
@@ -31,7 +47,10 @@ impl ConfigError {
         // For an unknown field, figment's path already ends with the field's name.
         let path = &error.path;
         let key = path.join(".");
-        let secret = matches!(key.as_str(), "jwt.secret" | "redis.url");
+        let secret = matches!(
+            key.as_str(),
+            "jwt.secret" | "jwt.previous_secret" | "web.session_secret" | "redis.url"
+        );
         let what = match &error.kind {
             Kind::UnknownField(..) => "unknown configuration key".to_owned(),
             // serde's message would quote the value: never for a secret.

@@ -16,13 +16,13 @@ pub mod telemetry;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
-use claims::KeySettings;
+use claims::{Algorithm, KeySet, KeySettings, PrivateKey, PublicKey, SharedKey, SigningKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 pub use error::ConfigError;
 pub use load::{DEFAULT_FILE, figment};
-pub use signal::{announce_listening, shutdown_signal};
+pub use signal::{announce_listening, reload_keys_on_sighup, shutdown_signal};
 
 /// Every section of the configuration.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -68,10 +68,32 @@ pub enum Environment {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JwtSettings {
+    /// `HS256` (the shared secret, the default), `EdDSA` or `ES256` (a key
+    /// pair: the web-frontend signs with the private key, the socket server
+    /// holds public keys only).
+    pub algorithm: Algorithm,
     pub secret: Option<SecretString>,
     /// A file holding the shared key (a Docker or Kubernetes secret); read
     /// once at start, its trailing newline ignored. Exclusive with `secret`.
     pub secret_file: Option<PathBuf>,
+    /// HS256 rotation: the key being replaced, still accepted (never used to
+    /// sign) until `previous_secret_valid_until`.
+    pub previous_secret: Option<SecretString>,
+    /// As `secret_file`, for `previous_secret`.
+    pub previous_secret_file: Option<PathBuf>,
+    /// RFC 3339 (`2026-12-01T00:00:00Z`): the end of `previous_secret`.
+    pub previous_secret_valid_until: Option<String>,
+    /// EdDSA/ES256, web-frontend: the PEM private key it signs with.
+    pub private_key_file: Option<PathBuf>,
+    /// EdDSA/ES256: PEM public keys. The socket server verifies with them; the
+    /// web-frontend publishes them in its JWK Set beside its own key's (the
+    /// next key before a switch, the previous one until its tokens expire).
+    pub public_key_files: Vec<PathBuf>,
+    /// EdDSA/ES256, socket server: the web-frontend's JWK Set, fetched at
+    /// start, every `jwks_refresh_secs`, and for a token naming an unknown
+    /// key (at most once per 10 s).
+    pub jwks_url: Option<String>,
+    pub jwks_refresh_secs: u64,
     pub issuer: String,
     pub audience: String,
     pub ttl_secs: u64,
@@ -81,8 +103,16 @@ pub struct JwtSettings {
 impl Default for JwtSettings {
     fn default() -> Self {
         Self {
+            algorithm: Algorithm::HS256,
             secret: None,
             secret_file: None,
+            previous_secret: None,
+            previous_secret_file: None,
+            previous_secret_valid_until: None,
+            private_key_file: None,
+            public_key_files: Vec::new(),
+            jwks_url: None,
+            jwks_refresh_secs: 300,
             issuer: "web-frontend".into(),
             audience: "socket-server".into(),
             ttl_secs: 300,
@@ -101,6 +131,11 @@ pub struct WebSettings {
     /// Where the web-frontend itself reaches the socket server to report
     /// logouts (the revocation channel); default: `socket_url`.
     pub socket_internal_url: Option<String>,
+    /// The key session cookies are sealed with (every web node the same).
+    /// Default: derived from `jwt.secret`; with a key pair and Redis it is
+    /// required, without Redis a random one per process (sessions live in
+    /// that process anyway).
+    pub session_secret: Option<SecretString>,
 }
 
 impl Default for WebSettings {
@@ -109,6 +144,7 @@ impl Default for WebSettings {
             addr: "127.0.0.1:8080".into(),
             socket_url: "http://127.0.0.1:3000".into(),
             socket_internal_url: None,
+            session_secret: None,
         }
     }
 }
@@ -194,18 +230,19 @@ impl Settings {
         settings.finish()
     }
 
-    /// Reads what the settings name (`jwt.secret_file`), then [`Settings::validate`].
+    /// Reads what the settings name (`jwt.secret_file`,
+    /// `jwt.previous_secret_file`), then [`Settings::validate`].
     pub fn finish(mut self) -> Result<Self, ConfigError> {
-        if let Some(path) = &self.jwt.secret_file {
-            if self.jwt.secret.is_some() {
-                return Err(ConfigError::invalid(
-                    "jwt.secret_file",
-                    "set jwt.secret (APP_JWT__SECRET) or jwt.secret_file (APP_JWT__SECRET_FILE), not both",
-                ));
-            }
-            let secret = read_secret_file(path)?;
-            self.jwt.secret = Some(secret);
-        }
+        self.jwt.secret = secret_from_file(
+            self.jwt.secret.take(),
+            self.jwt.secret_file.as_deref(),
+            ("jwt.secret", "jwt.secret_file"),
+        )?;
+        self.jwt.previous_secret = secret_from_file(
+            self.jwt.previous_secret.take(),
+            self.jwt.previous_secret_file.as_deref(),
+            ("jwt.previous_secret", "jwt.previous_secret_file"),
+        )?;
         self.validate()?;
         Ok(self)
     }
@@ -215,6 +252,7 @@ impl Settings {
         if let Some(secret) = &self.jwt.secret {
             check_secret(secret, self.jwt.secret_file.as_deref())?;
         }
+        self.validate_keys()?;
         if self.jwt.ttl_secs == 0 {
             return Err(ConfigError::invalid("jwt.ttl_secs", "must be at least 1"));
         }
@@ -296,6 +334,185 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The rules of `jwt.algorithm`'s keys that need no file read.
+    fn validate_keys(&self) -> Result<(), ConfigError> {
+        let jwt = &self.jwt;
+        let algorithm = jwt.algorithm;
+        if algorithm.is_asymmetric() {
+            for (key, set) in [
+                ("jwt.secret", jwt.secret.is_some()),
+                ("jwt.previous_secret", jwt.previous_secret.is_some()),
+                (
+                    "jwt.previous_secret_valid_until",
+                    jwt.previous_secret_valid_until.is_some(),
+                ),
+            ] {
+                if set {
+                    return Err(ConfigError::invalid(
+                        key,
+                        format!(
+                            "a shared secret is not used with jwt.algorithm = {algorithm} (its keys: jwt.private_key_file, jwt.public_key_files, jwt.jwks_url)"
+                        ),
+                    ));
+                }
+            }
+            if jwt.public_key_files.len() > claims::MAX_KEYS {
+                return Err(ConfigError::invalid(
+                    "jwt.public_key_files",
+                    format!("at most {} keys", claims::MAX_KEYS),
+                ));
+            }
+            if let Some(url) = &jwt.jwks_url {
+                check_http_url("jwt.jwks_url", url)?;
+                if self.env == Environment::Production && !url.starts_with("https://") {
+                    return Err(ConfigError::invalid(
+                        "jwt.jwks_url",
+                        "must be https:// when env = production (whoever can change the keys in transit can mint tokens; or mount jwt.public_key_files)",
+                    ));
+                }
+            }
+            if !(1..=86_400).contains(&jwt.jwks_refresh_secs) {
+                return Err(ConfigError::invalid(
+                    "jwt.jwks_refresh_secs",
+                    "must be between 1 and 86400",
+                ));
+            }
+        } else {
+            for (key, set) in [
+                ("jwt.private_key_file", jwt.private_key_file.is_some()),
+                ("jwt.public_key_files", !jwt.public_key_files.is_empty()),
+                ("jwt.jwks_url", jwt.jwks_url.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::invalid(
+                        key,
+                        "needs jwt.algorithm = EdDSA or ES256 (HS256 uses the shared secret)",
+                    ));
+                }
+            }
+            match (&jwt.previous_secret, &jwt.previous_secret_valid_until) {
+                (Some(previous), Some(until)) => {
+                    check_previous_secret(previous, jwt.previous_secret_file.as_deref())?;
+                    parse_valid_until(until)?;
+                    if jwt
+                        .secret
+                        .as_ref()
+                        .is_some_and(|secret| secret.expose_secret() == previous.expose_secret())
+                    {
+                        return Err(ConfigError::invalid(
+                            "jwt.previous_secret",
+                            "is the same key as jwt.secret",
+                        ));
+                    }
+                }
+                (Some(_), None) => {
+                    return Err(ConfigError::invalid(
+                        "jwt.previous_secret_valid_until",
+                        "is required with jwt.previous_secret (when the old key's tokens stop being accepted)",
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(ConfigError::invalid(
+                        "jwt.previous_secret_valid_until",
+                        "needs jwt.previous_secret",
+                    ));
+                }
+                (None, None) => {}
+            }
+        }
+        if let Some(secret) = &self.web.session_secret {
+            check_named_secret("web.session_secret", secret)?;
+        }
+        Ok(())
+    }
+
+    /// What the token rules are besides the keys.
+    pub fn token_settings(&self) -> claims::TokenSettings {
+        claims::TokenSettings {
+            issuer: self.jwt.issuer.clone(),
+            audience: self.jwt.audience.clone(),
+            ttl_secs: self.jwt.ttl_secs,
+            leeway_secs: self.jwt.leeway_secs,
+        }
+    }
+
+    /// The web-frontend's signing key: the shared secret (announcing its
+    /// `kid` while a previous one is configured), or the private key of
+    /// `jwt.private_key_file`.
+    pub fn signing_key(&self) -> Result<SigningKey, ConfigError> {
+        match self.jwt.algorithm {
+            Algorithm::HS256 => Ok(SigningKey::Shared {
+                key: self.shared_key()?,
+                announce_kid: self.jwt.previous_secret.is_some(),
+            }),
+            algorithm => {
+                let path = self
+                    .jwt
+                    .private_key_file
+                    .as_deref()
+                    .ok_or(ConfigError::MissingPrivateKey(algorithm))?;
+                let pem = read_key_file("jwt.private_key_file", path)?;
+                PrivateKey::from_pem(algorithm, &pem)
+                    .map(SigningKey::Private)
+                    .map_err(|error| {
+                        ConfigError::invalid(
+                            "jwt.private_key_file",
+                            format!("{}: {error}", path.display()),
+                        )
+                    })
+            }
+        }
+    }
+
+    /// The public keys of `jwt.public_key_files` (none with HS256).
+    pub fn public_keys(&self) -> Result<Vec<PublicKey>, ConfigError> {
+        let algorithm = self.jwt.algorithm;
+        if !algorithm.is_asymmetric() {
+            return Ok(Vec::new());
+        }
+        let mut keys: Vec<PublicKey> = Vec::new();
+        for path in &self.jwt.public_key_files {
+            let pem = read_key_file("jwt.public_key_files", path)?;
+            let key = PublicKey::from_pem(algorithm, &pem).map_err(|error| {
+                ConfigError::invalid(
+                    "jwt.public_key_files",
+                    format!("{}: {error}", path.display()),
+                )
+            })?;
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// HS256: the keys a verifier accepts — the secret, and the previous one
+    /// until its end.
+    pub fn shared_key_set(&self) -> Result<KeySet, ConfigError> {
+        let previous = match (
+            &self.jwt.previous_secret,
+            &self.jwt.previous_secret_valid_until,
+        ) {
+            (Some(previous), Some(until)) => Some((
+                SharedKey::new(previous.expose_secret().as_bytes()).map_err(|error| {
+                    ConfigError::invalid("jwt.previous_secret", error.to_string())
+                })?,
+                parse_valid_until(until)?,
+            )),
+            _ => None,
+        };
+        Ok(KeySet::Shared {
+            current: self.shared_key()?,
+            previous,
+        })
+    }
+
+    fn shared_key(&self) -> Result<SharedKey, ConfigError> {
+        let secret = self.jwt.secret.as_ref().ok_or(ConfigError::MissingSecret)?;
+        SharedKey::new(secret.expose_secret().as_bytes())
+            .map_err(|error| ConfigError::BadSecret(error.to_string()))
     }
 
     /// The key settings of the token, for a service that signs or verifies.
@@ -385,18 +602,95 @@ const KNOWN_EXAMPLE_KEYS: &[&str] = &[
     "0123456789abcdef0123456789abcdef",
 ];
 
+/// The rules of a key configured under `key` (not `jwt.secret`, whose
+/// messages the contract fixes).
+fn check_named_secret(key: &'static str, secret: &SecretString) -> Result<(), ConfigError> {
+    let value = secret.expose_secret();
+    if value.len() < claims::MIN_SECRET_BYTES {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "must be at least {} bytes, it has {}",
+                claims::MIN_SECRET_BYTES,
+                value.len()
+            ),
+        ));
+    }
+    match weak_key(value) {
+        Some(reason) => Err(ConfigError::invalid(key, reason)),
+        None => Ok(()),
+    }
+}
+
+fn check_previous_secret(
+    secret: &SecretString,
+    file: Option<&std::path::Path>,
+) -> Result<(), ConfigError> {
+    check_named_secret("jwt.previous_secret", secret).map_err(|error| match (file, error) {
+        (Some(path), ConfigError::Invalid { reason, .. }) => ConfigError::invalid(
+            "jwt.previous_secret_file",
+            format!("the key in {} {reason}", path.display()),
+        ),
+        (_, error) => error,
+    })
+}
+
+/// `jwt.previous_secret_valid_until`, RFC 3339, as seconds since the Unix epoch.
+pub fn parse_valid_until(value: &str) -> Result<i64, ConfigError> {
+    time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map(time::OffsetDateTime::unix_timestamp)
+        .map_err(|_| {
+            ConfigError::invalid(
+                "jwt.previous_secret_valid_until",
+                format!("{value:?} is not an RFC 3339 time, as in 2026-12-01T00:00:00Z"),
+            )
+        })
+}
+
+/// The value of `secret`, or the one in `file`, never both.
+fn secret_from_file(
+    secret: Option<SecretString>,
+    file: Option<&std::path::Path>,
+    (key, file_key): (&'static str, &'static str),
+) -> Result<Option<SecretString>, ConfigError> {
+    match (secret, file) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            file_key,
+            format!(
+                "set {key} ({}) or {file_key} ({}), not both",
+                env_name(key),
+                env_name(file_key)
+            ),
+        )),
+        (secret, None) => Ok(secret),
+        (None, Some(path)) => read_secret_file(file_key, path).map(Some),
+    }
+}
+
+/// `jwt.secret` → `APP_JWT__SECRET`.
+fn env_name(key: &str) -> String {
+    format!("APP_{}", key.replace('.', "__").to_ascii_uppercase())
+}
+
+/// A PEM key file's bytes; the error names the key and the file, never the content.
+fn read_key_file(key: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|error| {
+        ConfigError::invalid(key, format!("cannot read {}: {error}", path.display()))
+    })
+}
+
 /// The key in `path`, without its trailing newline (`echo key > file`); the
 /// rules of a key are checked with the others ([`Settings::validate`]).
-fn read_secret_file(path: &std::path::Path) -> Result<SecretString, ConfigError> {
+fn read_secret_file(
+    file_key: &'static str,
+    path: &std::path::Path,
+) -> Result<SecretString, ConfigError> {
     let bytes = std::fs::read(path).map_err(|error| {
-        ConfigError::invalid(
-            "jwt.secret_file",
-            format!("cannot read {}: {error}", path.display()),
-        )
+        ConfigError::invalid(file_key, format!("cannot read {}: {error}", path.display()))
     })?;
     let text = String::from_utf8(bytes).map_err(|_| {
         ConfigError::invalid(
-            "jwt.secret_file",
+            file_key,
             format!("{} does not hold UTF-8 text", path.display()),
         )
     })?;

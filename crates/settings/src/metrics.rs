@@ -29,16 +29,22 @@ pub fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64)
     let _ = writeln!(out, " {value}");
 }
 
+/// A family of one sample without labels (`kind`: `counter` or `gauge`).
+pub fn single(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    family(out, name, kind, help);
+    sample(out, name, &[], value);
+}
+
 /// The scaled mode's gauge, the same on both services: whether Redis answered
 /// the node's last probe.
 pub fn redis_up(out: &mut String, up: bool) {
-    family(
+    single(
         out,
         "authbridge_redis_up",
         "gauge",
         "1 when Redis answered this node's last probe (scaled mode).",
+        u64::from(up),
     );
-    sample(out, "authbridge_redis_up", &[], u64::from(up));
 }
 
 /// The content type of the text format.

@@ -38,3 +38,31 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
 }
+
+/// On every SIGHUP, loads the configuration again (files and environment, as
+/// at start) and hands it to `reload`, which puts new keys in use and says
+/// which; a configuration that does not load, or keys that do not build, are
+/// logged in one line and the keys in use stay. A task on the current runtime.
+pub fn reload_keys_on_sighup<F>(service: &'static str, reload: F)
+where
+    F: Fn(&crate::Settings) -> Result<String, crate::ConfigError> + Send + 'static,
+{
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match crate::Settings::load().and_then(|settings| reload(&settings)) {
+                Ok(in_use) => tracing::info!("{service}: keys reloaded: {in_use}"),
+                Err(error) => {
+                    tracing::error!("{service}: reload refused, the keys in use stay: {error}");
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (service, reload);
+}

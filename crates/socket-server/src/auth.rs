@@ -63,7 +63,7 @@ impl AuthError {
 
 /// Every check a token passes before it may open or extend a socket.
 pub(crate) async fn check_token(state: &AppState, token: &str) -> Result<Identity, AuthError> {
-    let claims = state.verifier.verify(token, claims::unix_now())?;
+    let claims = state.keys.verify(token).await?;
     if let Some(session_id) = &claims.session_id {
         state.revocations.synced_for(claims.issued_at).await;
         if state.revocations.is_revoked(session_id, claims::unix_now()) {

@@ -5,6 +5,7 @@ mod auth;
 mod backplane;
 mod events;
 mod expiry;
+mod keys;
 mod limits;
 mod metrics;
 mod origins;
@@ -24,7 +25,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
 use axum::routing::{get, post};
 use backplane::Readiness;
-use claims::{RevocationVerifier, TokenVerifier};
 use secrecy::ExposeSecret as _;
 use settings::Settings;
 use socketioxide::adapter::Adapter;
@@ -33,11 +33,13 @@ use socketioxide::{SocketIo, SocketIoBuilder};
 use tokio::net::{TcpListener, TcpSocket};
 
 pub(crate) use auth::Identity;
+pub use keys::KeyRing;
 
 /// What every handler shares.
 #[derive(Debug)]
 pub(crate) struct AppState {
-    pub(crate) verifier: TokenVerifier,
+    /// What tokens are checked with (swapped on reload and JWK Set fetches).
+    pub(crate) keys: KeyRing,
     pub(crate) revocations: Arc<revocations::RevocationList>,
     pub(crate) expiry: expiry::ExpiryScheduler,
     pub(crate) relay: relay::RelayQueue,
@@ -57,6 +59,7 @@ pub struct Application {
     /// watch: they hold the `SocketIo` handle, so they are stopped with the
     /// server (else they would keep it alive).
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    keys: KeyRing,
 }
 
 impl std::fmt::Debug for Application {
@@ -92,15 +95,14 @@ impl Application {
     ) -> anyhow::Result<Self> {
         listener.set_nonblocking(true)?;
         let listener = TcpListener::from_std(listener)?;
-        let key_settings = settings.key_settings()?;
-        let verifier = TokenVerifier::new(&key_settings).context("jwt.secret")?;
-        let revocation_verifier = RevocationVerifier::new(&key_settings).context("jwt.secret")?;
+        let keys = KeyRing::from_settings(settings)?;
+        tracing::info!("keys in use: {}", keys.describe());
         let revocations = Arc::new(revocations::RevocationList::default());
         let metrics = Arc::new(metrics::Metrics::default());
         let (expiry, expiry_task) = expiry::scheduler(settings.jwt.leeway_secs, metrics.clone());
         let (relay, relay_queue) = relay::queue();
         let state = Arc::new(AppState {
-            verifier,
+            keys: keys.clone(),
             revocations: revocations.clone(),
             expiry,
             relay,
@@ -110,7 +112,7 @@ impl Application {
         let parts = Parts {
             listener,
             settings,
-            revocation_verifier: Arc::new(revocation_verifier),
+            keys,
             revocations,
             metrics,
             expiry_task,
@@ -151,6 +153,12 @@ impl Application {
     /// The address really bound (port 0 in the settings becomes a real port).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The keys in use: [`KeyRing::reload`] puts the configured ones in use
+    /// again (the binaries call it on SIGHUP).
+    pub fn keys(&self) -> KeyRing {
+        self.keys.clone()
     }
 
     /// Serves until SIGINT or SIGTERM.
@@ -219,7 +227,7 @@ fn configure<A: Adapter>(builder: SocketIoBuilder<A>, state: Arc<AppState>) -> S
 struct Parts<'a> {
     listener: TcpListener,
     settings: &'a Settings,
-    revocation_verifier: Arc<RevocationVerifier>,
+    keys: KeyRing,
     revocations: Arc<revocations::RevocationList>,
     metrics: Arc<metrics::Metrics>,
     expiry_task: expiry::ExpiryTask,
@@ -229,7 +237,7 @@ struct Parts<'a> {
 impl Parts<'_> {
     fn channel<A: Adapter>(&self, io: &SocketIo<A>) -> revocations::Channel<A> {
         revocations::Channel {
-            verifier: self.revocation_verifier.clone(),
+            keys: self.keys.clone(),
             list: self.revocations.clone(),
             io: io.clone(),
             metrics: self.metrics.clone(),
@@ -245,6 +253,7 @@ impl Parts<'_> {
     ) -> anyhow::Result<Application> {
         let local_addr = self.listener.local_addr()?;
         let channel = self.channel(&io);
+        tasks.extend(self.keys.spawn_refresher());
         tasks.push(tokio::spawn(self.expiry_task.run(io.clone())));
         tasks.push(tokio::spawn(relay::broadcast(
             io.clone(),
@@ -258,16 +267,23 @@ impl Parts<'_> {
             .with_state(channel);
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(ready).with_state(readiness.clone()))
+            .route(
+                "/readyz",
+                get(ready).with_state((readiness.clone(), self.keys.clone())),
+            )
             .route(
                 "/metrics",
-                get(metrics::metrics).with_state((self.metrics.clone(), readiness.clone())),
+                get(metrics::metrics).with_state((
+                    self.metrics.clone(),
+                    readiness.clone(),
+                    self.keys.clone(),
+                )),
             )
             .merge(internal)
             .layer(layer)
             .layer(axum::middleware::from_fn(slim::detach_parts))
             .layer(axum::middleware::from_fn_with_state(
-                readiness,
+                (readiness, self.keys.clone()),
                 refuse_until_ready,
             ));
         let router = origins::guard(router, &self.settings.socket.allowed_origins)?;
@@ -278,35 +294,45 @@ impl Parts<'_> {
             router,
             close_transports: Box::pin(async move { closing.close().await }),
             tasks,
+            keys: self.keys,
         })
     }
 }
 
-/// `GET /readyz`: 200 when this node can serve sockets (always in the embedded
-/// mode; in the scaled mode, once set up and while Redis answers), else 503
-/// saying why.
-async fn ready(State(readiness): State<Arc<Readiness>>) -> (StatusCode, String) {
-    match readiness.not_ready_reason() {
+/// `GET /readyz`: 200 when this node can serve sockets (in the scaled mode,
+/// once set up and while Redis answers; with a JWK Set, once it has been
+/// fetched), else 503 saying why.
+async fn ready(State((readiness, keys)): State<(Arc<Readiness>, KeyRing)>) -> (StatusCode, String) {
+    match keys.ready().err().or_else(|| readiness.not_ready_reason()) {
         None => (StatusCode::OK, "ready".into()),
         Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
     }
 }
 
-/// While the scaled mode is not set up (Redis has not answered yet), opening a
-/// socket gets 503 and a `Retry-After`, not a refusal the client would take
-/// for a bad token.
+/// While the scaled mode is not set up (Redis has not answered yet), or no key
+/// has been fetched yet, opening a socket gets 503 and a `Retry-After`, not a
+/// refusal the client would take for a bad token: clients retry.
 async fn refuse_until_ready(
-    State(readiness): State<Arc<Readiness>>,
+    State((readiness, keys)): State<(Arc<Readiness>, KeyRing)>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if request.uri().path().starts_with("/socket.io") && !readiness.accepting() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(axum::http::header::RETRY_AFTER, "1")],
-            "socket-server starting: waiting for Redis",
-        )
-            .into_response();
+    if request.uri().path().starts_with("/socket.io") {
+        let waiting_for = if !readiness.accepting() {
+            Some("Redis")
+        } else if keys.ready().is_err() {
+            Some("the JWK Set")
+        } else {
+            None
+        };
+        if let Some(what) = waiting_for {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::RETRY_AFTER, "1")],
+                format!("socket-server starting: waiting for {what}"),
+            )
+                .into_response();
+        }
     }
     next.run(request).await
 }

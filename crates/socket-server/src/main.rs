@@ -64,6 +64,8 @@ async fn serve() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     settings::telemetry::init(settings.log.format);
     let app = Application::build(&settings).await?;
+    let keys = app.keys();
+    settings::reload_keys_on_sighup("socket-server", move |settings| keys.reload(settings));
     app.run_until_stopped().await?;
     Ok(())
 }

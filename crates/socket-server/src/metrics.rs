@@ -149,10 +149,9 @@ impl Metrics {
 }
 
 pub(crate) async fn metrics(
-    State((metrics, readiness)): State<(Arc<Metrics>, Arc<Readiness>)>,
+    State((metrics, readiness, keys)): State<(Arc<Metrics>, Arc<Readiness>, crate::keys::KeyRing)>,
 ) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        metrics.render(&readiness),
-    )
+    let mut out = metrics.render(&readiness);
+    keys.render_metrics(&mut out);
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], out)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use claims::{Revocation, RevocationVerifier};
+use claims::Revocation;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use tokio::sync::watch;
@@ -124,7 +124,7 @@ pub(crate) fn session_room(session_id: &str) -> String {
 /// sockets of this node.
 #[derive(Debug)]
 pub(crate) struct Channel<A: Adapter> {
-    pub(crate) verifier: Arc<RevocationVerifier>,
+    pub(crate) keys: crate::keys::KeyRing,
     pub(crate) list: Arc<RevocationList>,
     pub(crate) io: SocketIo<A>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
@@ -133,7 +133,7 @@ pub(crate) struct Channel<A: Adapter> {
 impl<A: Adapter> Clone for Channel<A> {
     fn clone(&self) -> Self {
         Self {
-            verifier: self.verifier.clone(),
+            keys: self.keys.clone(),
             list: self.list.clone(),
             io: self.io.clone(),
             metrics: self.metrics.clone(),
@@ -159,7 +159,7 @@ pub(crate) async fn receive<A: Adapter>(
 /// notice, so each ends its own sockets).
 pub(crate) async fn apply_notice<A: Adapter>(channel: &Channel<A>, notice: &str) -> Result<(), ()> {
     let now = claims::unix_now();
-    let revocations = match channel.verifier.verify(notice, now) {
+    let revocations = match channel.keys.current().revocation.verify(notice, now) {
         Ok(revocations) => revocations,
         Err(reason) => {
             tracing::warn!(%reason, "revocation notice refused");

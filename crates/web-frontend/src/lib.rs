@@ -4,6 +4,7 @@
 mod assets;
 mod backplane;
 mod error;
+mod keys;
 mod metrics;
 mod origin;
 mod pages;
@@ -23,9 +24,10 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use claims::{RevocationSigner, TokenIssuer};
 use secrecy::ExposeSecret as _;
-use settings::Settings;
+use settings::{ConfigError, Settings};
+
+pub use keys::KeyRing;
 
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "authbridge_session";
@@ -33,7 +35,8 @@ pub const SESSION_COOKIE: &str = "authbridge_session";
 /// What every request handler shares (read-only after start).
 #[derive(Debug)]
 pub(crate) struct AppState {
-    pub(crate) issuer: TokenIssuer,
+    /// What tokens and revocation notices are signed with (swapped on reload).
+    pub(crate) keys: KeyRing,
     pub(crate) users: users::UserDirectory,
     pub(crate) templates: tera::Tera,
     pub(crate) socket_url: String,
@@ -53,6 +56,7 @@ pub(crate) struct AppState {
 pub struct Application {
     server: Server,
     local_addr: SocketAddr,
+    keys: KeyRing,
 }
 
 impl std::fmt::Debug for Application {
@@ -82,9 +86,13 @@ impl Application {
         settings: &Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let key_settings = settings.key_settings()?;
-        let issuer = TokenIssuer::new(&key_settings).context("jwt.secret")?;
-        let signer = RevocationSigner::new(&key_settings).context("jwt.secret")?;
+        let keys = KeyRing::new(keys::Keys::from_settings(settings)?);
+        tracing::info!(
+            algorithm = %settings.jwt.algorithm,
+            "{}",
+            keys.current().describe()
+        );
+        let cookie_key = cookie_key(settings)?;
         let redis = match &settings.redis.url {
             None => None,
             Some(url) => Some(backplane::Redis::new(
@@ -94,7 +102,10 @@ impl Application {
         };
         let (revocations, store) = match &redis {
             None => (
-                revocation::RevocationPublisher::start(signer, settings.web.revocation_base_url())?,
+                revocation::RevocationPublisher::start(
+                    keys.clone(),
+                    settings.web.revocation_base_url(),
+                )?,
                 backplane::Sessions::Memory(session_store::MemorySessionStore::default()),
             ),
             Some(redis) => {
@@ -102,17 +113,18 @@ impl Application {
                 (
                     revocation::RevocationPublisher::Redis {
                         redis: redis.clone(),
-                        signer: std::sync::Arc::new(signer),
+                        keys: keys.clone(),
                     },
                     backplane::Sessions::Redis(redis.session_store().await?),
                 )
             }
         };
-        let revoke_for_secs = issuer
-            .ttl_secs()
-            .saturating_add(i64::try_from(key_settings.leeway_secs).unwrap_or(0));
+        // Token lifetime and leeway are not reloaded: they come from this start.
+        let revoke_for_secs = i64::try_from(settings.jwt.ttl_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_add(i64::try_from(settings.jwt.leeway_secs).unwrap_or(0));
         let state = web::Data::new(AppState {
-            issuer,
+            keys: keys.clone(),
             users: users::UserDirectory::from_settings(&settings.users)?,
             templates: templates::load()?,
             socket_url: settings.web.socket_url.clone(),
@@ -122,10 +134,6 @@ impl Application {
             redis,
             throttle: throttle::LoginThrottle::default(),
         });
-        // The cookie only carries a random session key; it is also encrypted, with
-        // a key derived (HKDF, its own purpose string) from the shared secret so
-        // that every web-frontend node reads every node's cookies.
-        let cookie_key = Key::derive_from(key_settings.secret.expose_secret().as_bytes());
         let secure = settings.served_over_https();
         let socket_url = settings.web.socket_url.clone();
 
@@ -149,7 +157,17 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Self { server, local_addr })
+        Ok(Self {
+            server,
+            local_addr,
+            keys,
+        })
+    }
+
+    /// The keys in use: [`KeyRing::reload`] puts new ones in use (the
+    /// binaries call it on SIGHUP).
+    pub fn keys(&self) -> KeyRing {
+        self.keys.clone()
     }
 
     /// The address really bound (port 0 in the settings becomes a real port).
@@ -180,6 +198,25 @@ impl Application {
     }
 }
 
+/// The key session cookies are sealed with. The cookie only carries a random
+/// session key; it is also encrypted, with a key derived (HKDF, its own
+/// purpose string) from `web.session_secret`, else from the shared secret, so
+/// that every web-frontend node reads every node's cookies.
+fn cookie_key(settings: &Settings) -> Result<Key, ConfigError> {
+    if let Some(secret) = &settings.web.session_secret {
+        return Ok(Key::derive_from(secret.expose_secret().as_bytes()));
+    }
+    if let Some(secret) = &settings.jwt.secret {
+        return Ok(Key::derive_from(secret.expose_secret().as_bytes()));
+    }
+    if settings.redis.url.is_some() {
+        // Several nodes, sessions that outlive a restart: one key for all.
+        return Err(ConfigError::MissingSessionSecret(settings.jwt.algorithm));
+    }
+    // One process holds the sessions (in memory): a key of its own will do.
+    Ok(Key::generate())
+}
+
 /// Every route of the web-frontend, in one place. Static files, health and
 /// metrics need no session (so they never touch the session store); the pages
 /// do.
@@ -188,6 +225,7 @@ fn routes(config: &mut web::ServiceConfig, sessions: SessionMiddleware<backplane
         .route("/healthz", read().to(|| async { "ok" }))
         .route("/readyz", read().to(pages::ready))
         .route("/metrics", read().to(metrics::metrics))
+        .route("/.well-known/jwks.json", read().to(keys::jwks))
         .configure(assets::register)
         .service(
             web::scope("")

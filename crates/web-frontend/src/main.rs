@@ -1,5 +1,5 @@
-//! `web-frontend`: serves the site; `web-frontend hash-password` and
-//! `web-frontend generate-secret` help write its configuration.
+//! `web-frontend`: serves the site; `web-frontend hash-password`,
+//! `generate-secret` and `generate-keypair` help write its configuration.
 
 use std::io::{BufRead as _, IsTerminal as _};
 use std::process::ExitCode;
@@ -8,13 +8,20 @@ use settings::Settings;
 use web_frontend::Application;
 
 const USAGE: &str =
-    "usage: web-frontend [serve | healthcheck | hash-password | generate-secret | --help]
+    "usage: web-frontend [serve | healthcheck | hash-password | generate-secret | generate-keypair | --help]
 
   serve            run the web-frontend (default); configuration: config/default.toml,
                    the TOML file named by APP_CONFIG, APP_<SECTION>__<KEY> variables
   healthcheck      exit 0 when the web-frontend at web.addr answers /healthz
   hash-password    read a password on stdin, print its argon2id hash for [[users]]
-  generate-secret  print a random 256-bit shared key for APP_JWT__SECRET";
+  generate-secret  print a random 256-bit shared key for APP_JWT__SECRET
+  generate-keypair [--algorithm EdDSA|ES256] --out PREFIX
+                   write a new key pair: PREFIX.key.pem (private, mode 0600, for
+                   jwt.private_key_file) and PREFIX.pub.pem (for jwt.public_key_files);
+                   print its kid. Default algorithm: EdDSA. Never overwrites a file.
+
+  On SIGHUP, serve re-reads its configuration and puts the jwt keys it names in
+  use (a rotation without a restart); other changes need a restart.";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -27,6 +34,7 @@ async fn main() -> ExitCode {
             write_line(&web_frontend::users::generate_secret());
             Ok(())
         }
+        Some("generate-keypair") => generate_keypair(std::env::args().skip(2)),
         Some("--help" | "-h" | "help") => {
             write_line(USAGE);
             Ok(())
@@ -46,6 +54,8 @@ async fn serve() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     settings::telemetry::init(settings.log.format);
     let app = Application::build(&settings).await?;
+    let keys = app.keys();
+    settings::reload_keys_on_sighup("web-frontend", move |settings| keys.reload(settings));
     app.run_until_stopped().await?;
     Ok(())
 }
@@ -67,6 +77,30 @@ fn hash_password() -> anyhow::Result<()> {
         anyhow::bail!("empty password");
     }
     write_line(&web_frontend::users::hash_password(password)?);
+    Ok(())
+}
+
+fn generate_keypair(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let mut algorithm = claims::Algorithm::EdDSA;
+    let mut out = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--algorithm" => {
+                algorithm = match args.next().as_deref() {
+                    Some("EdDSA") => claims::Algorithm::EdDSA,
+                    Some("ES256") => claims::Algorithm::ES256,
+                    other => anyhow::bail!("--algorithm: EdDSA or ES256, not {other:?}"),
+                }
+            }
+            "--out" => out = args.next(),
+            other => anyhow::bail!("generate-keypair: unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    let Some(prefix) = out else {
+        anyhow::bail!("generate-keypair: --out PREFIX is required\n{USAGE}");
+    };
+    let pair = web_frontend::users::generate_keypair(algorithm, std::path::Path::new(&prefix))?;
+    write_line(&pair);
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::{HttpResponse, web};
-use settings::metrics::{CONTENT_TYPE, family, sample};
+use settings::metrics::{CONTENT_TYPE, family, sample, single};
 
 use crate::AppState;
 
@@ -15,6 +15,8 @@ pub(crate) struct Metrics {
     pub(crate) logins_throttled: AtomicU64,
     pub(crate) logouts: AtomicU64,
     pub(crate) tokens_issued: AtomicU64,
+    /// `GET /.well-known/jwks.json` answered with the keys (not 304, not 404).
+    pub(crate) jwks_served: AtomicU64,
     pub(crate) revocations_delivered: AtomicU64,
     pub(crate) revocations_undelivered: AtomicU64,
 }
@@ -51,29 +53,26 @@ impl Metrics {
             &[("result", "throttled")],
             get(&self.logins_throttled),
         );
-        family(
+        single(
             &mut out,
             "authbridge_logouts_total",
             "counter",
             "Sessions ended by logout.",
-        );
-        sample(
-            &mut out,
-            "authbridge_logouts_total",
-            &[],
             get(&self.logouts),
         );
-        family(
+        single(
             &mut out,
             "authbridge_tokens_issued_total",
             "counter",
             "Connection tokens issued.",
-        );
-        sample(
-            &mut out,
-            "authbridge_tokens_issued_total",
-            &[],
             get(&self.tokens_issued),
+        );
+        single(
+            &mut out,
+            "authbridge_jwks_served_total",
+            "counter",
+            "JWK Set documents served in full (EdDSA/ES256).",
+            get(&self.jwks_served),
         );
         family(
             &mut out,

@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use claims::{Revocation, RevocationSigner};
+use claims::Revocation;
+
+use crate::keys::KeyRing;
 use tokio::sync::{mpsc, oneshot};
 
 /// How often the whole list of live revocations is sent again.
@@ -35,13 +37,13 @@ pub(crate) enum RevocationPublisher {
     /// Scaled: recorded in Redis and announced on its channel.
     Redis {
         redis: crate::backplane::Redis,
-        signer: std::sync::Arc<RevocationSigner>,
+        keys: KeyRing,
     },
 }
 
 impl RevocationPublisher {
     /// Starts the HTTP publisher task on the current runtime.
-    pub(crate) fn start(signer: RevocationSigner, socket_base_url: &str) -> anyhow::Result<Self> {
+    pub(crate) fn start(keys: KeyRing, socket_base_url: &str) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(PUSH_TIMEOUT)
             .build()
@@ -55,7 +57,7 @@ impl RevocationPublisher {
             reachable: true,
             client,
             url,
-            signer,
+            keys,
             live: HashMap::new(),
         };
         tokio::spawn(task.run(receiver));
@@ -79,8 +81,10 @@ impl RevocationPublisher {
                 }
                 Ok(outcome.await.unwrap_or(false))
             }
-            RevocationPublisher::Redis { redis, signer } => {
-                redis.revoke(signer, revocation).await?;
+            RevocationPublisher::Redis { redis, keys } => {
+                redis
+                    .revoke(&keys.current().revocations, revocation)
+                    .await?;
                 Ok(true)
             }
         }
@@ -92,7 +96,7 @@ struct Publisher {
     reachable: bool,
     client: reqwest::Client,
     url: String,
-    signer: RevocationSigner,
+    keys: KeyRing,
     /// sid → until: every session ended within one token lifetime.
     live: HashMap<String, i64>,
 }
@@ -135,7 +139,12 @@ impl Publisher {
     }
 
     async fn deliver(&self, revocations: &[Revocation]) -> bool {
-        let notice = match self.signer.sign(revocations, claims::unix_now()) {
+        let notice = match self
+            .keys
+            .current()
+            .revocations
+            .sign(revocations, claims::unix_now())
+        {
             Ok(notice) => notice,
             Err(error) => {
                 tracing::error!(%error, "signing a revocation notice failed");

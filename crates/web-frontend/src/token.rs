@@ -21,6 +21,8 @@ pub(crate) async fn get_io_connection_token(
     };
     let session_id = login_session_id(&session)?;
     let token = state
+        .keys
+        .current()
         .issuer
         .issue(&username, &session_id, claims::unix_now())?;
     crate::metrics::bump(&state.metrics.tokens_issued);

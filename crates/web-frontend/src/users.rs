@@ -77,9 +77,97 @@ pub fn generate_secret() -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// Writes a new key pair for `algorithm` to `PREFIX.key.pem` (the private
+/// key, created with mode 0600) and `PREFIX.pub.pem`, refusing to overwrite
+/// either; returns a line naming both files and the `kid`.
+pub fn generate_keypair(
+    algorithm: claims::Algorithm,
+    prefix: &std::path::Path,
+) -> anyhow::Result<String> {
+    use argon2::password_hash::rand_core::RngCore as _;
+    let (private, public) = loop {
+        let mut seed = [0u8; 32];
+        OsRng.fill_bytes(&mut seed);
+        // A P-256 seed is out of range about once in 2^32 draws: draw again.
+        if let Some(pair) = claims::PrivateKey::generate_pem(algorithm, &seed) {
+            break pair;
+        }
+        anyhow::ensure!(
+            algorithm.is_asymmetric(),
+            "{algorithm} has no key pairs (generate-secret makes an HS256 key)"
+        );
+    };
+    let kid = claims::PublicKey::from_pem(algorithm, public.as_bytes())?
+        .kid()
+        .to_owned();
+    let with_suffix = |suffix: &str| {
+        let mut name = prefix.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    let (private_path, public_path) = (with_suffix(".key.pem"), with_suffix(".pub.pem"));
+    write_new(&private_path, private.as_bytes(), 0o600)?;
+    write_new(&public_path, public.as_bytes(), 0o644)?;
+    Ok(format!(
+        "{algorithm} key pair: {} (private, jwt.private_key_file) and {} (public, jwt.public_key_files); kid {kid}",
+        private_path.display(),
+        public_path.display()
+    ))
+}
+
+/// Creates `path` with `mode` (never replacing a file) and writes `bytes`.
+fn write_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_generated_key_pair_is_written_once_and_reads_back() {
+        let dir = std::env::temp_dir().join(format!("authbridge-keypair-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        for algorithm in [claims::Algorithm::EdDSA, claims::Algorithm::ES256] {
+            let prefix = dir.join(algorithm.as_str());
+            let line = generate_keypair(algorithm, &prefix).expect("written");
+            let private = std::fs::read(dir.join(format!("{algorithm}.key.pem"))).expect("private");
+            let public = std::fs::read(dir.join(format!("{algorithm}.pub.pem"))).expect("public");
+            let private = claims::PrivateKey::from_pem(algorithm, &private).expect("reads");
+            assert_eq!(
+                private.public(),
+                &claims::PublicKey::from_pem(algorithm, &public).expect("reads")
+            );
+            assert!(
+                line.ends_with(&format!("kid {}", private.public().kid())),
+                "{line}"
+            );
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = std::fs::metadata(dir.join(format!("{algorithm}.key.pem")))
+                    .expect("metadata")
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600);
+            }
+            let again = generate_keypair(algorithm, &prefix).expect_err("never overwrites");
+            assert!(again.to_string().contains("cannot create"), "{again}");
+        }
+        assert!(generate_keypair(claims::Algorithm::HS256, &dir.join("hs")).is_err());
+        std::fs::remove_dir_all(&dir).expect("cleaned up");
+    }
 
     fn directory() -> UserDirectory {
         let entry = UserEntry {

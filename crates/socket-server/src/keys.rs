@@ -1,0 +1,391 @@
+//! The keys tokens and revocation notices are checked with: the shared
+//! secret (and the previous one during a rotation), or public keys — from
+//! `jwt.public_key_files`, from the web-frontend's JWK Set (`jwt.jwks_url`), or
+//! both. The verifiers are rebuilt and swapped whole whenever a source changes
+//! (a reload on SIGHUP, a fetch), so a handshake never waits for a lock and no
+//! connected socket notices a rotation.
+//!
+//! The JWK Set is fetched at start (retried with backoff until it answers),
+//! every `jwt.jwks_refresh_secs`, and when a token names a `kid` no key has —
+//! at most once per [`UNKNOWN_KID_REFETCH`], however many such tokens arrive,
+//! so a flood of made-up `kid`s cannot turn into a flood of fetches.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use claims::{
+    Algorithm, Invalid, KeySet, MAX_KEYS, PublicKey, RevocationVerifier, TokenSettings,
+    TokenVerifier, VerifiedClaims, VerifyError,
+};
+use settings::{ConfigError, Settings};
+use tokio::time::Instant;
+
+/// The least time between two fetches for unknown `kid`s.
+pub(crate) const UNKNOWN_KID_REFETCH: Duration = Duration::from_secs(10);
+/// One fetch may take this long (a handshake waiting for it, too).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+/// A JWK Set is a few hundred bytes; this is generous.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+/// Retries of the first fetch back off up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// One generation of verifiers.
+#[derive(Debug)]
+pub(crate) struct Verifiers {
+    pub(crate) token: TokenVerifier,
+    pub(crate) revocation: RevocationVerifier,
+}
+
+/// The keys in use; cheap to clone, every clone sees a change.
+#[derive(Clone, Debug)]
+pub struct KeyRing(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    verifiers: ArcSwap<Verifiers>,
+    sources: Mutex<Sources>,
+    jwks: Option<JwksSource>,
+}
+
+#[derive(Debug)]
+struct Sources {
+    token_settings: TokenSettings,
+    configured: KeySet,
+    /// The last good JWK Set's keys for the configured algorithm.
+    fetched: Vec<PublicKey>,
+}
+
+#[derive(Debug)]
+struct JwksSource {
+    url: String,
+    /// `scheme://host[:port]` of the URL, for logs.
+    origin: String,
+    client: reqwest::Client,
+    refresh: Duration,
+    /// When the last fetch for an unknown `kid` started; the lock also makes
+    /// concurrent unknown-`kid` handshakes share one fetch.
+    last_unknown_kid_fetch: tokio::sync::Mutex<Option<Instant>>,
+    loaded: AtomicBool,
+    fetches_ok: AtomicU64,
+    fetches_failed: AtomicU64,
+}
+
+impl KeyRing {
+    /// The configured keys (files are read here); nothing is fetched yet.
+    pub(crate) fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let configured = configured_keys(settings)?;
+        let jwks = match (
+            &settings.jwt.jwks_url,
+            settings.jwt.algorithm.is_asymmetric(),
+        ) {
+            (Some(url), true) => Some(JwksSource::new(url, settings.jwt.jwks_refresh_secs)?),
+            _ => None,
+        };
+        if let KeySet::Public { keys, algorithm } = &configured
+            && keys.is_empty()
+            && jwks.is_none()
+        {
+            return Err(ConfigError::MissingPublicKeys(*algorithm));
+        }
+        let sources = Sources {
+            token_settings: settings.token_settings(),
+            configured,
+            fetched: Vec::new(),
+        };
+        let verifiers = sources.verifiers();
+        Ok(Self(Arc::new(Inner {
+            verifiers: ArcSwap::from_pointee(verifiers),
+            sources: Mutex::new(sources),
+            jwks,
+        })))
+    }
+
+    pub(crate) fn current(&self) -> arc_swap::Guard<Arc<Verifiers>> {
+        self.0.verifiers.load()
+    }
+
+    /// Checks a connect token; a `kid` no key has triggers one fetch of the
+    /// JWK Set (rate-limited, shared by concurrent handshakes) and a second
+    /// check.
+    pub(crate) async fn verify(&self, token: &str) -> Result<VerifiedClaims, VerifyError> {
+        let result = self.current().token.verify(token, claims::unix_now());
+        match (&result, &self.0.jwks) {
+            (Err(VerifyError::Invalid(Invalid::UnknownKey)), Some(jwks)) => {
+                if jwks.fetch_for_unknown_kid(self).await {
+                    self.current().token.verify(token, claims::unix_now())
+                } else {
+                    result
+                }
+            }
+            _ => result,
+        }
+    }
+
+    /// Whether any key is there to check a token with (with a JWK Set only:
+    /// once it has been fetched).
+    pub(crate) fn ready(&self) -> Result<(), String> {
+        match &self.0.jwks {
+            Some(jwks) if !jwks.loaded.load(Ordering::Relaxed) && !self.has_configured_keys() => {
+                Err(format!(
+                    "no keys yet: the JWK Set at {} has not been fetched",
+                    jwks.origin
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn has_configured_keys(&self) -> bool {
+        match &self.sources().configured {
+            KeySet::Shared { .. } => true,
+            KeySet::Public { keys, .. } => !keys.is_empty(),
+        }
+    }
+
+    /// Reads the configured keys again (secrets, public key files) and puts
+    /// them in use beside the fetched ones; on any error the keys in use stay.
+    /// The algorithm and the JWK Set's URL are those of the start.
+    pub fn reload(&self, settings: &Settings) -> Result<String, ConfigError> {
+        let configured = configured_keys(settings)?;
+        let mut sources = self.sources();
+        if configured.algorithm() != sources.configured.algorithm() {
+            return Err(ConfigError::invalid(
+                "jwt.algorithm",
+                "changed: a new algorithm needs a restart",
+            ));
+        }
+        if let KeySet::Public { keys, algorithm } = &configured
+            && keys.is_empty()
+            && self.0.jwks.is_none()
+        {
+            return Err(ConfigError::MissingPublicKeys(*algorithm));
+        }
+        sources.configured = configured;
+        self.0.verifiers.store(Arc::new(sources.verifiers()));
+        Ok(sources.describe())
+    }
+
+    /// What is in use, for logs.
+    pub(crate) fn describe(&self) -> String {
+        self.sources().describe()
+    }
+
+    /// With a JWK Set: fetches it now and then every `jwt.jwks_refresh_secs`
+    /// (retrying a failed fetch with backoff, up to 30 s). `None` without.
+    pub(crate) fn spawn_refresher(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let jwks = self.0.jwks.as_ref()?;
+        let ring = self.clone();
+        let refresh = jwks.refresh;
+        Some(tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(250);
+            loop {
+                let Some(jwks) = &ring.0.jwks else { return };
+                if jwks.fetch(&ring).await {
+                    backoff = Duration::from_millis(250);
+                    tokio::time::sleep(refresh).await;
+                } else {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }))
+    }
+
+    /// `authbridge_jwks_fetches_total{result}` (with a JWK Set).
+    pub(crate) fn render_metrics(&self, out: &mut String) {
+        let Some(jwks) = &self.0.jwks else { return };
+        settings::metrics::family(
+            out,
+            "authbridge_jwks_fetches_total",
+            "counter",
+            "Fetches of the web-frontend's JWK Set, by result.",
+        );
+        for (result, counter) in [("ok", &jwks.fetches_ok), ("failed", &jwks.fetches_failed)] {
+            settings::metrics::sample(
+                out,
+                "authbridge_jwks_fetches_total",
+                &[("result", result)],
+                counter.load(Ordering::Relaxed),
+            );
+        }
+    }
+
+    fn sources(&self) -> std::sync::MutexGuard<'_, Sources> {
+        self.0
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn store_fetched(&self, keys: Vec<PublicKey>) {
+        let mut sources = self.sources();
+        if sources.fetched != keys {
+            sources.fetched = keys;
+            self.0.verifiers.store(Arc::new(sources.verifiers()));
+            tracing::info!("keys in use: {}", sources.describe());
+        }
+    }
+}
+
+impl Sources {
+    fn keys(&self) -> KeySet {
+        match &self.configured {
+            shared @ KeySet::Shared { .. } => shared.clone(),
+            KeySet::Public { algorithm, keys } => {
+                let mut all = keys.clone();
+                for key in &self.fetched {
+                    if !all.contains(key) {
+                        all.push(key.clone());
+                    }
+                }
+                all.truncate(MAX_KEYS);
+                KeySet::Public {
+                    algorithm: *algorithm,
+                    keys: all,
+                }
+            }
+        }
+    }
+
+    fn verifiers(&self) -> Verifiers {
+        let keys = self.keys();
+        Verifiers {
+            revocation: RevocationVerifier::with_keys(&self.token_settings, &keys),
+            token: TokenVerifier::with_keys(&self.token_settings, keys),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let keys = self.keys();
+        format!(
+            "{} with kid(s) {}",
+            keys.algorithm(),
+            keys.kids().join(", ")
+        )
+    }
+}
+
+fn configured_keys(settings: &Settings) -> Result<KeySet, ConfigError> {
+    match settings.jwt.algorithm {
+        Algorithm::HS256 => settings.shared_key_set(),
+        algorithm => {
+            let keys = settings.public_keys()?;
+            KeySet::public(algorithm, keys)
+                .map_err(|error| ConfigError::invalid("jwt.public_key_files", error.to_string()))
+        }
+    }
+}
+
+impl JwksSource {
+    fn new(url: &str, refresh_secs: u64) -> Result<Self, ConfigError> {
+        let client = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            // The keys come from where the operator said, not from elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|error| ConfigError::invalid("jwt.jwks_url", error.to_string()))?;
+        let origin = url
+            .split_once("://")
+            .map(|(scheme, rest)| {
+                let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+                let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+                format!("{scheme}://{host}")
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            url: url.to_owned(),
+            origin,
+            client,
+            refresh: Duration::from_secs(refresh_secs),
+            last_unknown_kid_fetch: tokio::sync::Mutex::new(None),
+            loaded: AtomicBool::new(false),
+            fetches_ok: AtomicU64::new(0),
+            fetches_failed: AtomicU64::new(0),
+        })
+    }
+
+    /// For a token whose `kid` is unknown: fetches unless a fetch for that
+    /// reason started less than [`UNKNOWN_KID_REFETCH`] ago. Handshakes that
+    /// arrive during a fetch wait for it and share it. `true`: check the token
+    /// again (the keys may have changed).
+    async fn fetch_for_unknown_kid(&self, ring: &KeyRing) -> bool {
+        let mut last = self.last_unknown_kid_fetch.lock().await;
+        if let Some(at) = *last
+            && at.elapsed() < UNKNOWN_KID_REFETCH
+        {
+            // Fetched a moment ago (maybe for a handshake that waited with
+            // this one): one more lookup is cheap, a fetch is not.
+            return true;
+        }
+        *last = Some(Instant::now());
+        self.fetch(ring).await
+    }
+
+    /// One fetch; the keys it brings are put in use. `false` on failure (the
+    /// keys in use stay).
+    async fn fetch(&self, ring: &KeyRing) -> bool {
+        let algorithm = ring.sources().configured.algorithm();
+        match self.get(algorithm).await {
+            Ok(keys) => {
+                self.fetches_ok.fetch_add(1, Ordering::Relaxed);
+                if !self.loaded.swap(true, Ordering::Relaxed) {
+                    tracing::info!("JWK Set fetched from {}", self.origin);
+                }
+                ring.store_fetched(keys);
+                true
+            }
+            Err(reason) => {
+                self.fetches_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("fetching the JWK Set from {} failed: {reason}", self.origin);
+                false
+            }
+        }
+    }
+
+    async fn get(&self, algorithm: Algorithm) -> Result<Vec<PublicKey>, String> {
+        let mut response = self
+            .client
+            .get(&self.url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|error| without_url(&error))?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| without_url(&error))?
+        {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(format!("the document is over {MAX_JWKS_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let keys = claims::keys_from_jwks(algorithm, &body).map_err(|error| error.to_string())?;
+        if keys.is_empty() {
+            // A set without one usable key is a mistake somewhere; the keys in
+            // use are better than none.
+            return Err(format!("the JWK Set has no {algorithm} signing key"));
+        }
+        Ok(keys)
+    }
+}
+
+/// reqwest's error without the URL (it may carry credentials).
+fn without_url(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "cannot connect"
+    } else if error.is_body() || error.is_decode() {
+        "bad response body"
+    } else {
+        "request failed"
+    };
+    kind.to_owned()
+}

@@ -1,0 +1,143 @@
+//! The keys the web-frontend signs with, and the JWK Set it publishes: built
+//! from the configuration at start, and built again and swapped whole when the
+//! configuration is reloaded (SIGHUP), so a rotation needs no restart.
+
+use std::sync::Arc;
+
+use actix_web::http::header::{self, CacheControl, CacheDirective, EntityTag};
+use actix_web::{HttpRequest, HttpResponse, web};
+use arc_swap::ArcSwap;
+use claims::{PublicKey, RevocationSigner, SigningKey, TokenIssuer};
+use settings::{ConfigError, Settings};
+
+use crate::AppState;
+
+/// How long a JWK Set may be cached: a socket server that meets an unknown
+/// `kid` fetches it again anyway (rate-limited), so this only bounds how
+/// stale other verifiers may be.
+const JWKS_MAX_AGE_SECS: u32 = 300;
+
+/// One generation of keys.
+#[derive(Debug)]
+pub(crate) struct Keys {
+    pub(crate) issuer: TokenIssuer,
+    pub(crate) revocations: RevocationSigner,
+    /// EdDSA/ES256 only: the signing key's public half and
+    /// `jwt.public_key_files`, as a JWK Set document.
+    jwks: Option<Jwks>,
+}
+
+#[derive(Debug)]
+struct Jwks {
+    body: String,
+    etag: EntityTag,
+}
+
+impl Keys {
+    pub(crate) fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let token_settings = settings.token_settings();
+        let signing = settings.signing_key()?;
+        let jwks = match &signing {
+            SigningKey::Shared { .. } => None,
+            SigningKey::Private(private) => {
+                let mut keys: Vec<PublicKey> = vec![private.public().clone()];
+                for key in settings.public_keys()? {
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+                let body = claims::jwks_document(&keys);
+                // The kids name the keys: the same set, the same tag.
+                let kids: Vec<&str> = keys.iter().map(PublicKey::kid).collect();
+                Some(Jwks {
+                    etag: EntityTag::new_strong(kids.join(".")),
+                    body,
+                })
+            }
+        };
+        Ok(Self {
+            issuer: TokenIssuer::with_key(&token_settings, &signing),
+            revocations: RevocationSigner::with_key(&token_settings, &signing),
+            jwks,
+        })
+    }
+
+    /// For the log line of a (re)load: the algorithm and the kids.
+    pub(crate) fn describe(&self) -> String {
+        match (&self.jwks, self.issuer.kid()) {
+            (Some(_), Some(kid)) => format!(
+                "signing with kid {kid}; publishing {}",
+                self.published_kids()
+            ),
+            (None, Some(kid)) => format!("signing with the shared secret, kid {kid}"),
+            (_, None) => "signing with the shared secret".to_owned(),
+        }
+    }
+
+    fn published_kids(&self) -> String {
+        self.jwks
+            .as_ref()
+            .map(|jwks| jwks.etag.tag().replace('.', ", "))
+            .unwrap_or_default()
+    }
+}
+
+/// The keys in use; cheap to clone, every clone sees a reload.
+#[derive(Clone, Debug)]
+pub struct KeyRing(Arc<ArcSwap<Keys>>);
+
+impl KeyRing {
+    pub(crate) fn new(keys: Keys) -> Self {
+        Self(Arc::new(ArcSwap::from_pointee(keys)))
+    }
+
+    pub(crate) fn current(&self) -> arc_swap::Guard<Arc<Keys>> {
+        self.0.load()
+    }
+
+    /// Builds the keys `settings` name and puts them in use; on any error the
+    /// keys in use stay. Tokens and notices signed before keep verifying for
+    /// as long as the socket servers accept their keys. Returns what is in use.
+    pub fn reload(&self, settings: &Settings) -> Result<String, ConfigError> {
+        let keys = Keys::from_settings(settings)?;
+        let described = keys.describe();
+        self.0.store(Arc::new(keys));
+        Ok(described)
+    }
+}
+
+/// `GET /.well-known/jwks.json`: the public keys tokens are signed with
+/// (EdDSA/ES256); 404 with the shared secret, which is never published.
+pub(crate) async fn jwks(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    let keys = state.keys.current();
+    let Some(jwks) = &keys.jwks else {
+        return HttpResponse::NotFound().json(serde_json::json!({
+            "error": "no public keys: jwt.algorithm is HS256 (a shared secret)"
+        }));
+    };
+    crate::metrics::bump(&state.metrics.jwks_served);
+    let cache = CacheControl(vec![
+        CacheDirective::Public,
+        CacheDirective::MaxAge(JWKS_MAX_AGE_SECS),
+    ]);
+    let unchanged = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .filter_map(|tag| tag.trim().parse::<EntityTag>().ok())
+                .any(|tag| tag.weak_eq(&jwks.etag))
+        });
+    if unchanged {
+        return HttpResponse::NotModified()
+            .insert_header(cache)
+            .insert_header(header::ETag(jwks.etag.clone()))
+            .finish();
+    }
+    HttpResponse::Ok()
+        .insert_header(cache)
+        .insert_header(header::ETag(jwks.etag.clone()))
+        .content_type("application/json")
+        .body(jwks.body.clone())
+}

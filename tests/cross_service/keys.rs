@@ -1,0 +1,624 @@
+//! Key pairs (EdDSA, ES256), the web-frontend's JWK Set, and rotations in both
+//! modes, across the two services: real logins, real sockets, keys swapped
+//! while sockets stay connected.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use claims::Algorithm;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use settings::Settings;
+
+use crate::helpers::*;
+use crate::socketio::SioClient;
+use futures_util::StreamExt as _;
+
+/// A fresh directory for one test's key files.
+pub(crate) fn key_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "authbridge-keys-{}-{test}-{}",
+        std::process::id(),
+        uuid_like()
+    ));
+    std::fs::create_dir_all(&dir).expect("a key directory");
+    dir
+}
+
+fn uuid_like() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos()
+}
+
+/// Writes a key pair as `generate-keypair` does; returns (private, public) paths.
+pub(crate) fn keypair(dir: &Path, name: &str, algorithm: Algorithm) -> (PathBuf, PathBuf) {
+    let prefix = dir.join(name);
+    web_frontend::users::generate_keypair(algorithm, &prefix).expect("a key pair");
+    (
+        dir.join(format!("{name}.key.pem")),
+        dir.join(format!("{name}.pub.pem")),
+    )
+}
+
+/// The shipped settings with a key pair instead of the shared secret.
+pub(crate) fn asymmetric_settings(algorithm: Algorithm, private_key: &Path) -> Settings {
+    let mut settings = settings();
+    settings.jwt.secret = None;
+    settings.jwt.algorithm = algorithm;
+    settings.jwt.private_key_file = Some(private_key.to_owned());
+    settings
+}
+
+fn header(token: &str) -> Value {
+    let header = token.split('.').next().expect("a header");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64url")).expect("JSON")
+}
+
+async fn jwks(system: &TestSystem) -> Value {
+    let response = reqwest::get(format!("{}/.well-known/jwks.json", system.web_url))
+        .await
+        .expect("the JWK Set request");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("JSON")
+}
+
+fn kids(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|key| key["kid"].as_str().expect("a kid").to_owned())
+        .collect()
+}
+
+/// A counter of `/metrics` (the sum of its samples matching `labels`).
+pub(crate) async fn metric(base_url: &str, name: &str, labels: &str) -> u64 {
+    let text = reqwest::get(format!("{base_url}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|line| line.starts_with(name) && line.contains(labels))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn eddsa_and_es256_log_in_to_a_socket_through_the_jwk_set() {
+    for algorithm in [Algorithm::EdDSA, Algorithm::ES256] {
+        let dir = key_dir(algorithm.as_str());
+        let (private, public) = keypair(&dir, "signing", algorithm);
+        let system = spawn_system_with(asymmetric_settings(algorithm, &private)).await;
+
+        let client = system.log_in("gonzalo", "password").await;
+        let token = system.token(&client).await;
+        let published = jwks(&system).await;
+        let kid = claims::PublicKey::from_pem(algorithm, &std::fs::read(&public).expect("pem"))
+            .expect("a public key")
+            .kid()
+            .to_owned();
+        assert_eq!(
+            header(&token),
+            json!({ "alg": algorithm.as_str(), "typ": "JWT", "kid": kid })
+        );
+        assert_eq!(kids(&published), vec![kid.clone()], "{published}");
+        assert_eq!(published["keys"][0]["alg"], algorithm.as_str());
+        assert!(
+            published["keys"][0].get("d").is_none(),
+            "never the private part"
+        );
+
+        let socket = SioClient::connect_with_auth(&system.socket_url, &token)
+            .await
+            .unwrap_or_else(|error| panic!("{algorithm}: accepted: {error}"));
+        assert_eq!(socket.welcome(), json!({ "username": "gonzalo" }));
+
+        // Logging out still ends the socket: the notice is signed by the
+        // private key, and the socket server checks it with the public one.
+        let response = client
+            .post(format!("{}/logout", system.web_url))
+            .header("Origin", &system.web_url)
+            .send()
+            .await
+            .expect("logout");
+        assert_eq!(response.status(), 303);
+        socket
+            .next_event("session_ended", Duration::from_secs(2))
+            .await
+            .expect("session_ended after the logout");
+        std::fs::remove_dir_all(&dir).expect("cleaned up");
+    }
+}
+
+#[tokio::test]
+async fn tokens_of_a_key_not_in_the_set_and_hs256_with_the_public_key_are_refused() {
+    let algorithm = Algorithm::EdDSA;
+    let dir = key_dir("strangers");
+    let (private, public) = keypair(&dir, "signing", algorithm);
+    let (stranger, _) = keypair(&dir, "stranger", algorithm);
+    let system = spawn_system_with(asymmetric_settings(algorithm, &private)).await;
+    let claims = claims_now("gonzalo");
+
+    let stranger = claims::PrivateKey::from_pem(algorithm, &std::fs::read(&stranger).expect("pem"))
+        .expect("a key");
+    let signed_by_stranger = claims::sign_raw(&claims::SigningKey::Private(stranger), &claims);
+    // The classic confusion: HS256 with the public key (its PEM) as the secret.
+    let public_pem = std::fs::read(&public).expect("pem");
+    let confused = claims::sign_raw_hs256(&public_pem, &claims);
+    // And the contract's HS256 token with some shared key.
+    for (what, token) in [
+        ("a key not in the set", signed_by_stranger),
+        ("HS256 keyed with the public key", confused),
+        ("HS256 with a shared key", mint(&claims)),
+    ] {
+        let refusal =
+            SioClient::refusal_with_auth(&system.socket_url, Some(json!({ "token": token })))
+                .await
+                .unwrap_or_else(|error| panic!("{what}: {error}"));
+        assert_eq!(refusal, "not valid token", "{what}");
+    }
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+#[tokio::test]
+async fn the_jwk_set_is_cacheable_and_absent_with_a_shared_secret() {
+    let dir = key_dir("cache");
+    let (private, _) = keypair(&dir, "signing", Algorithm::ES256);
+    let system = spawn_system_with(asymmetric_settings(Algorithm::ES256, &private)).await;
+    let url = format!("{}/.well-known/jwks.json", system.web_url);
+    let response = reqwest::get(&url).await.expect("request");
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["cache-control"], "public, max-age=300");
+    let etag = headers["etag"].to_str().expect("an ETag").to_owned();
+    let again = reqwest::Client::new()
+        .get(&url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(again.status(), 304);
+
+    let shared = spawn_system().await;
+    let response = reqwest::get(format!("{}/.well-known/jwks.json", shared.web_url))
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 404, "a shared secret is never published");
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+#[tokio::test]
+async fn a_socket_server_started_before_the_web_frontend_fetches_the_keys_when_it_is_up() {
+    let dir = key_dir("early");
+    let (private, _) = keypair(&dir, "signing", Algorithm::EdDSA);
+    let mut settings = asymmetric_settings(Algorithm::EdDSA, &private);
+    let web_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let web_url = format!("http://{}", web_listener.local_addr().expect("addr"));
+    let socket_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let socket_url = format!("http://{}", socket_listener.local_addr().expect("addr"));
+    settings.web.socket_url = socket_url.clone();
+    settings.jwt.jwks_url = Some(format!("{web_url}/.well-known/jwks.json"));
+    // Nobody answers on the web port yet: connections are refused.
+    drop(web_listener);
+
+    let socket = socket_server::Application::build_with_listener(&settings, socket_listener)
+        .await
+        .expect("the socket server starts without the web-frontend");
+    tokio::spawn(socket.run_until(std::future::pending()));
+    let readyz = reqwest::get(format!("{socket_url}/readyz"))
+        .await
+        .expect("readyz");
+    assert_eq!(readyz.status(), 503);
+    assert!(
+        readyz.text().await.expect("text").contains("JWK Set"),
+        "says what it waits for"
+    );
+    let handshake = reqwest::get(format!("{socket_url}/socket.io/?EIO=4&transport=polling"))
+        .await
+        .expect("handshake");
+    assert_eq!(handshake.status(), 503, "clients are told to retry");
+    assert_eq!(handshake.headers()["retry-after"], "1");
+
+    // The web-frontend comes up on its port.
+    let web_listener =
+        std::net::TcpListener::bind(web_url.trim_start_matches("http://")).expect("rebind");
+    let web = web_frontend::Application::build_with_listener(&settings, web_listener)
+        .await
+        .expect("web-frontend builds");
+    tokio::spawn(web.run_until(std::future::pending()));
+
+    // The socket server's retries find it (backoff from 250 ms, capped at 30 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while reqwest::get(format!("{socket_url}/readyz"))
+        .await
+        .map(|r| r.status())
+        .ok()
+        != Some(reqwest::StatusCode::OK)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not ready within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let login = client
+        .post(format!("{web_url}/login"))
+        .form(&[("username", "gonzalo"), ("password", "password")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 303);
+    let token: String = client
+        .get(format!("{web_url}/getIoConnectionToken"))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("JSON");
+    SioClient::connect_with_auth(&socket_url, &token)
+        .await
+        .expect("accepted once the keys are fetched");
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+#[tokio::test]
+async fn a_flood_of_unknown_kids_costs_one_fetch_of_the_jwk_set() {
+    let algorithm = Algorithm::EdDSA;
+    let dir = key_dir("flood");
+    let (private, _) = keypair(&dir, "signing", algorithm);
+    let (stranger, _) = keypair(&dir, "stranger", algorithm);
+    let system = spawn_system_with(asymmetric_settings(algorithm, &private)).await;
+    let stranger = claims::PrivateKey::from_pem(algorithm, &std::fs::read(&stranger).expect("pem"))
+        .expect("a key");
+    let served_before = metric(&system.web_url, "authbridge_jwks_served_total", "").await;
+    let fetched_before = metric(
+        &system.socket_url,
+        "authbridge_jwks_fetches_total",
+        "result=\"ok\"",
+    )
+    .await;
+    assert_eq!(fetched_before, 1, "the start's fetch");
+
+    // 500 handshakes, 50 at a time, each token naming a kid of its own.
+    let claims = claims_now("gonzalo");
+    let stranger = claims::SigningKey::Private(stranger);
+    let signed = claims::sign_raw(&stranger, &claims);
+    let (_, rest) = signed.split_once('.').expect("a dot");
+    let addr = loadgen::resolve(&system.socket_url).await.expect("address");
+    let started = tokio::time::Instant::now();
+    let refusals =
+        futures_util::stream::iter(0..500)
+            .map(|n| {
+                let head = json!({ "alg": "EdDSA", "typ": "JWT", "kid": format!("made-up-{n}") });
+                let token = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(head.to_string()));
+                async move {
+                    loadgen::engineio::connect(addr, None, &token, Duration::from_secs(10)).await
+                }
+            })
+            .buffer_unordered(50)
+            .collect::<Vec<_>>()
+            .await;
+    let took = started.elapsed();
+    for refusal in refusals {
+        match refusal.expect("a handshake") {
+            loadgen::engineio::Handshake::Refused(message) => {
+                assert_eq!(message, "not valid token");
+            }
+            loadgen::engineio::Handshake::Welcomed(_) => panic!("a made-up kid was accepted"),
+        }
+    }
+    // One fetch per 10 s at most: the count below holds for a flood shorter
+    // than that.
+    assert!(took < socket_server_refetch(), "the flood took {took:?}");
+    let served = metric(&system.web_url, "authbridge_jwks_served_total", "").await - served_before;
+    let fetched = metric(
+        &system.socket_url,
+        "authbridge_jwks_fetches_total",
+        "result=\"ok\"",
+    )
+    .await
+        - fetched_before;
+    assert_eq!(
+        fetched, 1,
+        "one fetch for 200 unknown kids (socket server's count)"
+    );
+    assert_eq!(
+        served, 1,
+        "one fetch for 200 unknown kids (web-frontend's count)"
+    );
+    // And the real user still gets in.
+    SioClient::connect_with_auth(&system.socket_url, &system.demo_token().await)
+        .await
+        .expect("accepted");
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+/// A key put in use after the socket server's last fetch: the first token
+/// naming it makes the socket server fetch the set again, once, and get in.
+#[tokio::test]
+async fn a_new_kid_is_fetched_on_its_first_token() {
+    let algorithm = Algorithm::EdDSA;
+    let dir = key_dir("new-kid");
+    let (old_private, old_public) = keypair(&dir, "k1", algorithm);
+    let (new_private, _) = keypair(&dir, "k2", algorithm);
+    // The default refresh (300 s): only the unknown kid can bring the key.
+    let system = spawn_system_with(asymmetric_settings(algorithm, &old_private)).await;
+    let fetched = || {
+        metric(
+            &system.socket_url,
+            "authbridge_jwks_fetches_total",
+            "result=\"ok\"",
+        )
+    };
+    assert_eq!(fetched().await, 1);
+    let mut next = system.settings().clone();
+    next.jwt.private_key_file = Some(new_private);
+    next.jwt.public_key_files = vec![old_public];
+    system.web_keys.reload(&next).expect("reloads");
+    let client = system.log_in("gonzalo", "password").await;
+    for _ in 0..3 {
+        SioClient::connect_with_auth(&system.socket_url, &system.token(&client).await)
+            .await
+            .expect("the new key's token is accepted at once");
+    }
+    assert_eq!(fetched().await, 2, "one fetch, for the first token");
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+/// The socket server's least time between two fetches for unknown kids.
+fn socket_server_refetch() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Asymmetric rotation, as the runbook has it: publish the next key, switch
+/// signing to it (the old one still published), retire the old one.
+#[tokio::test]
+async fn a_key_pair_rotation_keeps_sockets_and_retires_the_old_key() {
+    let algorithm = Algorithm::ES256;
+    let dir = key_dir("rotation");
+    let (old_private, old_public) = keypair(&dir, "k1", algorithm);
+    let (new_private, new_public) = keypair(&dir, "k2", algorithm);
+    let mut settings = asymmetric_settings(algorithm, &old_private);
+    // Fetched again every second: the retirement is seen within a second.
+    settings.jwt.jwks_refresh_secs = 1;
+    let system = spawn_system_with(settings).await;
+    let client = system.log_in("gonzalo", "password").await;
+    let old_token = system.token(&client).await;
+    let old_socket = SioClient::connect_with_auth(&system.socket_url, &old_token)
+        .await
+        .expect("accepted");
+
+    // 1. Publish the next key beside the signing one.
+    let mut next = system.settings().clone();
+    next.jwt.public_key_files = vec![new_public.clone()];
+    system.web_keys.reload(&next).expect("reloads");
+    assert_eq!(kids(&jwks(&system).await).len(), 2);
+    // 2. Switch signing to it; the old key stays published.
+    next.jwt.private_key_file = Some(new_private.clone());
+    next.jwt.public_key_files = vec![old_public.clone()];
+    system.web_keys.reload(&next).expect("reloads");
+    let new_token = system.token(&client).await;
+    let new_kid = header(&new_token)["kid"].as_str().expect("kid").to_owned();
+    assert_ne!(header(&old_token)["kid"], new_kid.as_str());
+    assert_eq!(
+        kids(&jwks(&system).await)[0],
+        new_kid,
+        "the signing key first"
+    );
+    // The old socket is still there, and moves to the new key in band.
+    let ack = old_socket
+        .call("reauth", json!({ "token": new_token }))
+        .await
+        .expect("an ack");
+    assert_eq!(ack["ok"], true, "{ack}");
+    SioClient::connect_with_auth(&system.socket_url, &new_token)
+        .await
+        .expect("a new socket with the new key");
+    SioClient::connect_with_auth(&system.socket_url, &old_token)
+        .await
+        .expect("the old key's tokens still work while it is published");
+
+    // 3. Retire the old key: once the socket server has fetched the set
+    // again, its tokens are refused; sockets stay connected.
+    next.jwt.public_key_files = Vec::new();
+    system.web_keys.reload(&next).expect("reloads");
+    assert_eq!(kids(&jwks(&system).await), vec![new_kid]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let refusal =
+            SioClient::refusal_with_auth(&system.socket_url, Some(json!({ "token": old_token })))
+                .await;
+        if refusal.as_deref().ok() == Some("not valid token") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the retired key still works after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    old_socket
+        .emit("message", json!("still here"))
+        .await
+        .expect("emits");
+    let message = old_socket
+        .next_event("message", Duration::from_secs(2))
+        .await
+        .expect("the socket connected before the rotation still chats");
+    assert_eq!(message["text"], "still here");
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+/// Public keys from files on the socket server (no JWK Set): a reload
+/// (SIGHUP) adds and retires them.
+#[tokio::test]
+async fn configured_public_keys_rotate_on_reload() {
+    let algorithm = Algorithm::EdDSA;
+    let dir = key_dir("files");
+    let (old_private, old_public) = keypair(&dir, "k1", algorithm);
+    let (new_private, new_public) = keypair(&dir, "k2", algorithm);
+    let mut settings = asymmetric_settings(algorithm, &old_private);
+    settings.jwt.public_key_files = vec![old_public.clone()];
+    let system = spawn_system_with(settings).await;
+    let client = system.log_in("gonzalo", "password").await;
+    let old_token = system.token(&client).await;
+    let socket = SioClient::connect_with_auth(&system.socket_url, &old_token)
+        .await
+        .expect("accepted");
+
+    let mut next = system.settings().clone();
+    next.jwt.public_key_files = vec![old_public.clone(), new_public.clone()];
+    system
+        .socket_keys()
+        .reload(&next)
+        .expect("the socket server reloads");
+    next.jwt.private_key_file = Some(new_private);
+    system
+        .web_keys
+        .reload(&next)
+        .expect("the web-frontend reloads");
+    let new_token = system.token(&client).await;
+    let ack = socket
+        .call("reauth", json!({ "token": new_token }))
+        .await
+        .expect("an ack");
+    assert_eq!(ack["ok"], true, "{ack}");
+
+    next.jwt.public_key_files = vec![new_public];
+    system
+        .socket_keys()
+        .reload(&next)
+        .expect("retires the old key");
+    let refusal =
+        SioClient::refusal_with_auth(&system.socket_url, Some(json!({ "token": old_token })))
+            .await
+            .expect("refused");
+    assert_eq!(refusal, "not valid token");
+    SioClient::connect_with_auth(&system.socket_url, &new_token)
+        .await
+        .expect("the new key's tokens");
+    socket
+        .expect_no_event("session_ended", Duration::from_millis(200))
+        .await
+        .expect("the socket stays");
+    // A reload that does not build keeps the keys in use.
+    next.jwt.public_key_files = vec![dir.join("missing.pub.pem")];
+    let error = system.socket_keys().reload(&next).expect_err("refused");
+    assert!(
+        error
+            .to_string()
+            .starts_with("jwt.public_key_files: cannot read"),
+        "{error}"
+    );
+    SioClient::connect_with_auth(&system.socket_url, &new_token)
+        .await
+        .expect("still the same keys");
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+const NEW_SECRET: &str = "rotated-shared-key-for-the-cross-service-tests-9876";
+
+/// HS256 rotation: the new secret signs, the previous one verifies until its
+/// end; sockets stay connected throughout.
+#[tokio::test]
+async fn a_shared_secret_rotation_keeps_sockets_and_ends_the_old_key_on_time() {
+    let system = spawn_system().await;
+    let client = system.log_in("gonzalo", "password").await;
+    let old_token = system.token(&client).await;
+    assert!(
+        header(&old_token).get("kid").is_none(),
+        "the contract's header"
+    );
+    let socket = SioClient::connect_with_auth(&system.socket_url, &old_token)
+        .await
+        .expect("accepted");
+
+    // The overlap ends 4 s from now (RFC 3339, whole seconds).
+    let until = claims::unix_now() + 4;
+    let until_text = time_rfc3339(until);
+    let mut next = system.settings().clone();
+    next.jwt.secret = Some(SecretString::from(NEW_SECRET));
+    next.jwt.previous_secret = Some(SecretString::from(SECRET));
+    next.jwt.previous_secret_valid_until = Some(until_text);
+    next.validate().expect("a valid rotation");
+    // Verifiers first, then the signer: no token is ever unverifiable.
+    system
+        .socket_keys()
+        .reload(&next)
+        .expect("socket server reloads");
+    system.web_keys.reload(&next).expect("web-frontend reloads");
+
+    let new_token = system.token(&client).await;
+    assert!(
+        header(&new_token).get("kid").is_some(),
+        "kid while rotating"
+    );
+    let ack = socket
+        .call("reauth", json!({ "token": new_token }))
+        .await
+        .expect("an ack");
+    assert_eq!(ack["ok"], true, "{ack}");
+    SioClient::connect_with_auth(&system.socket_url, &old_token)
+        .await
+        .expect("the previous secret's tokens during the overlap");
+    let old_socket = SioClient::connect_with_auth(&system.socket_url, &old_token)
+        .await
+        .expect("accepted");
+
+    // After the overlap: refused, though the token itself has not expired.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let refusal =
+            SioClient::refusal_with_auth(&system.socket_url, Some(json!({ "token": old_token })))
+                .await;
+        if refusal.as_deref().ok() == Some("not valid token") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the previous secret still works 10 s after its end"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(claims::unix_now() >= until, "not before its end");
+    SioClient::connect_with_auth(&system.socket_url, &new_token)
+        .await
+        .expect("the new secret's tokens");
+    // Sockets opened with old-key tokens stay (until their own exp).
+    old_socket
+        .emit("message", json!("after the overlap"))
+        .await
+        .expect("emits");
+    assert_eq!(
+        old_socket
+            .next_event("message", Duration::from_secs(2))
+            .await
+            .expect("still connected")["text"],
+        "after the overlap"
+    );
+    socket
+        .expect_no_event("token_expired", Duration::from_millis(100))
+        .await
+        .expect("the first socket stays too");
+}
+
+/// Seconds since the Unix epoch as RFC 3339 UTC.
+fn time_rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .expect("a time")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("formats")
+}
