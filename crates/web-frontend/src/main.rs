@@ -15,10 +15,11 @@ const USAGE: &str =
   healthcheck      exit 0 when the web-frontend at web.addr answers /healthz
   hash-password    read a password on stdin, print its argon2id hash for [[users]]
   generate-secret  print a random 256-bit shared key for APP_JWT__SECRET
-  generate-keypair [--algorithm EdDSA|ES256] --out PREFIX
+  generate-keypair [--algorithm EdDSA|ES256] --out PREFIX [--if-missing]
                    write a new key pair: PREFIX.key.pem (private, mode 0600, for
                    jwt.private_key_file) and PREFIX.pub.pem (for jwt.public_key_files);
-                   print its kid. Default algorithm: EdDSA. Never overwrites a file.
+                   print its kid. Default algorithm: EdDSA. Never overwrites a file;
+                   --if-missing: when PREFIX.key.pem exists, keep it and succeed.
 
   On SIGHUP, serve re-reads its configuration and puts the jwt keys it names in
   use (a rotation without a restart); other changes need a restart.";
@@ -83,8 +84,10 @@ fn hash_password() -> anyhow::Result<()> {
 fn generate_keypair(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
     let mut algorithm = claims::Algorithm::EdDSA;
     let mut out = None;
+    let mut if_missing = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--if-missing" => if_missing = true,
             "--algorithm" => {
                 algorithm = match args.next().as_deref() {
                     Some("EdDSA") => claims::Algorithm::EdDSA,
@@ -99,6 +102,11 @@ fn generate_keypair(mut args: impl Iterator<Item = String>) -> anyhow::Result<()
     let Some(prefix) = out else {
         anyhow::bail!("generate-keypair: --out PREFIX is required\n{USAGE}");
     };
+    let existing = std::path::PathBuf::from(format!("{prefix}.key.pem"));
+    if if_missing && existing.exists() {
+        write_line(&format!("{} exists: kept", existing.display()));
+        return Ok(());
+    }
     let pair = web_frontend::users::generate_keypair(algorithm, std::path::Path::new(&prefix))?;
     write_line(&pair);
     Ok(())
