@@ -13,6 +13,7 @@ mod official_clients;
 mod origins;
 mod redis;
 mod refusals;
+mod reload;
 mod scale;
 mod socketio;
 mod welcome;

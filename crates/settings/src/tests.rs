@@ -470,3 +470,294 @@ fn production_refuses_the_demo_password_hash_under_any_name() {
         Ok(())
     });
 }
+
+const OTHER_SECRET: &str = "another-shared-key-of-32-bytes-or-more";
+
+#[test]
+fn the_algorithm_is_hs256_unless_configured_and_unknown_ones_are_refused() {
+    Jail::expect_with(|_| {
+        assert_eq!(load(&[]).expect("loads").jwt.algorithm, Algorithm::HS256);
+        for (value, algorithm) in [
+            ("HS256", Algorithm::HS256),
+            ("EdDSA", Algorithm::EdDSA),
+            ("ES256", Algorithm::ES256),
+        ] {
+            let settings = load(&[("APP_JWT__ALGORITHM", value)]).expect("loads");
+            assert_eq!(settings.jwt.algorithm, algorithm);
+        }
+        for value in ["RS256", "none", "hs256", "HS512"] {
+            let message = error(&[("APP_JWT__ALGORITHM", value)]);
+            assert!(message.starts_with("APP_JWT__ALGORITHM: "), "{message}");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn keys_of_the_other_kind_are_refused_for_the_algorithm() {
+    Jail::expect_with(|_| {
+        for (name, value) in [
+            ("APP_JWT__PRIVATE_KEY_FILE", "k.pem"),
+            ("APP_JWT__PUBLIC_KEY_FILES", r#"["k.pub.pem"]"#),
+            ("APP_JWT__JWKS_URL", "http://web:8080/.well-known/jwks.json"),
+        ] {
+            let message = error(&[(name, value)]);
+            assert!(
+                message.contains("needs jwt.algorithm = EdDSA or ES256"),
+                "{name}: {message}"
+            );
+        }
+        let message = error(&[("APP_JWT__ALGORITHM", "EdDSA"), ("APP_JWT__SECRET", SECRET)]);
+        assert!(
+            message
+                .starts_with("jwt.secret: a shared secret is not used with jwt.algorithm = EdDSA"),
+            "{message}"
+        );
+        assert!(!message.contains(SECRET));
+        Ok(())
+    });
+}
+
+#[test]
+fn a_previous_secret_needs_its_end_and_the_rules_of_a_key() {
+    Jail::expect_with(|_| {
+        let rotating = [
+            ("APP_JWT__SECRET", SECRET),
+            ("APP_JWT__PREVIOUS_SECRET", OTHER_SECRET),
+            (
+                "APP_JWT__PREVIOUS_SECRET_VALID_UNTIL",
+                "2026-12-01T00:00:00Z",
+            ),
+        ];
+        let settings = load(&rotating).expect("loads");
+        let KeySet::Shared { previous, .. } = settings.shared_key_set().expect("keys") else {
+            panic!("a shared key set");
+        };
+        assert_eq!(previous.expect("a previous key").1, 1_796_083_200);
+        assert!(matches!(
+            settings.signing_key().expect("a key"),
+            SigningKey::Shared {
+                announce_kid: true,
+                ..
+            }
+        ));
+
+        let message = error(&rotating[..2]);
+        assert!(
+            message.starts_with("jwt.previous_secret_valid_until: is required"),
+            "{message}"
+        );
+        let message = error(&[rotating[0], rotating[2]]);
+        assert!(
+            message.starts_with("jwt.previous_secret_valid_until: needs jwt.previous_secret"),
+            "{message}"
+        );
+        for bad in [
+            "tomorrow",
+            "2026-12-01",
+            "1796083200",
+            "2026-13-01T00:00:00Z",
+        ] {
+            let message = error(&[
+                rotating[0],
+                rotating[1],
+                ("APP_JWT__PREVIOUS_SECRET_VALID_UNTIL", bad),
+            ]);
+            assert!(
+                message.starts_with("jwt.previous_secret_valid_until: ")
+                    && message.contains("RFC 3339"),
+                "{bad}: {message}"
+            );
+        }
+        let message = error(&[
+            rotating[0],
+            ("APP_JWT__PREVIOUS_SECRET", "short"),
+            rotating[2],
+        ]);
+        assert_eq!(
+            message,
+            "jwt.previous_secret: must be at least 32 bytes, it has 5"
+        );
+        let message = error(&[
+            rotating[0],
+            ("APP_JWT__PREVIOUS_SECRET", SECRET),
+            rotating[2],
+        ]);
+        assert_eq!(
+            message,
+            "jwt.previous_secret: is the same key as jwt.secret"
+        );
+        let message = error(&[
+            rotating[0],
+            (
+                "APP_JWT__PREVIOUS_SECRET",
+                "my_super_secret_key_my_super_secret_key",
+            ),
+            rotating[2],
+        ]);
+        assert!(
+            message.starts_with("jwt.previous_secret: is a key published"),
+            "{message}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_previous_secret_can_come_from_a_file() {
+    Jail::expect_with(|jail| {
+        jail.create_file("old-key", &format!("{OTHER_SECRET}\n"))?;
+        let settings = load(&[
+            ("APP_JWT__SECRET", SECRET),
+            ("APP_JWT__PREVIOUS_SECRET_FILE", "old-key"),
+            (
+                "APP_JWT__PREVIOUS_SECRET_VALID_UNTIL",
+                "2026-12-01T01:00:00+01:00",
+            ),
+        ])
+        .expect("loads");
+        assert_eq!(
+            settings
+                .jwt
+                .previous_secret
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
+            Some(OTHER_SECRET)
+        );
+        let both = error(&[
+            ("APP_JWT__SECRET", SECRET),
+            ("APP_JWT__PREVIOUS_SECRET", OTHER_SECRET),
+            ("APP_JWT__PREVIOUS_SECRET_FILE", "old-key"),
+            (
+                "APP_JWT__PREVIOUS_SECRET_VALID_UNTIL",
+                "2026-12-01T00:00:00Z",
+            ),
+        ]);
+        assert!(
+            both.starts_with(
+                "jwt.previous_secret_file: set jwt.previous_secret (APP_JWT__PREVIOUS_SECRET) or"
+            ),
+            "{both}"
+        );
+        jail.create_file("weak-key", "0123456789abcdef0123456789abcdef\n")?;
+        let weak = error(&[
+            ("APP_JWT__SECRET", SECRET),
+            ("APP_JWT__PREVIOUS_SECRET_FILE", "weak-key"),
+            (
+                "APP_JWT__PREVIOUS_SECRET_VALID_UNTIL",
+                "2026-12-01T00:00:00Z",
+            ),
+        ]);
+        assert!(
+            weak.starts_with("jwt.previous_secret_file: the key in weak-key"),
+            "{weak}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn key_files_are_read_when_a_service_needs_them_with_errors_naming_the_file() {
+    Jail::expect_with(|jail| {
+        let settings = load(&[("APP_JWT__ALGORITHM", "ES256")]).expect("loads");
+        assert_eq!(
+            settings.signing_key().expect_err("no key").to_string(),
+            "missing APP_JWT__PRIVATE_KEY_FILE: jwt.algorithm = ES256 signs with a PEM private key (jwt.private_key_file; web-frontend generate-keypair makes one)"
+        );
+        let (private, public) =
+            claims::PrivateKey::generate_pem(Algorithm::ES256, &[9; 32]).expect("a pair");
+        jail.create_file("k.key.pem", &private)?;
+        jail.create_file("k.pub.pem", &public)?;
+        jail.create_file(
+            "garbage.pem",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )?;
+        let settings = load(&[
+            ("APP_JWT__ALGORITHM", "ES256"),
+            ("APP_JWT__PRIVATE_KEY_FILE", "k.key.pem"),
+            ("APP_JWT__PUBLIC_KEY_FILES", r#"["k.pub.pem", "k.pub.pem"]"#),
+        ])
+        .expect("loads");
+        let SigningKey::Private(key) = settings.signing_key().expect("a key") else {
+            panic!("a private key");
+        };
+        assert_eq!(
+            settings.public_keys().expect("keys"),
+            vec![key.public().clone()],
+            "deduplicated"
+        );
+
+        let bad = load(&[
+            ("APP_JWT__ALGORITHM", "EdDSA"),
+            ("APP_JWT__PRIVATE_KEY_FILE", "k.key.pem"),
+            (
+                "APP_JWT__PUBLIC_KEY_FILES",
+                r#"["garbage.pem", "missing.pem"]"#,
+            ),
+        ])
+        .expect("loads");
+        let message = bad
+            .signing_key()
+            .expect_err("a P-256 key is no Ed25519 key")
+            .to_string();
+        assert_eq!(
+            message,
+            "jwt.private_key_file: k.key.pem: not a PEM private key for EdDSA (-----BEGIN PRIVATE KEY-----, Ed25519)"
+        );
+        assert!(!message.contains("MIG"), "never the key");
+        let message = bad.public_keys().expect_err("garbage").to_string();
+        assert!(
+            message.starts_with("jwt.public_key_files: garbage.pem: not a PEM public key"),
+            "{message}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_jwks_url_is_an_http_url_and_https_in_production() {
+    Jail::expect_with(|_| {
+        let message = error(&[
+            ("APP_JWT__ALGORITHM", "EdDSA"),
+            ("APP_JWT__JWKS_URL", "web:8080/keys"),
+        ]);
+        assert!(message.starts_with("jwt.jwks_url: "), "{message}");
+        let message = error(&[
+            ("APP_ENV", "production"),
+            ("APP_USERS", "[]"),
+            ("APP_WEB__SOCKET_URL", "https://socket.example"),
+            ("APP_JWT__ALGORITHM", "EdDSA"),
+            ("APP_JWT__JWKS_URL", "http://web:8080/.well-known/jwks.json"),
+        ]);
+        assert!(
+            message.starts_with("jwt.jwks_url: must be https://"),
+            "{message}"
+        );
+        let message = error(&[
+            ("APP_JWT__ALGORITHM", "EdDSA"),
+            ("APP_JWT__JWKS_URL", "http://web:8080/.well-known/jwks.json"),
+            ("APP_JWT__JWKS_REFRESH_SECS", "0"),
+        ]);
+        assert!(message.starts_with("jwt.jwks_refresh_secs: "), "{message}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_session_secret_meets_the_rules_of_a_key_without_being_shown() {
+    Jail::expect_with(|_| {
+        let message = error(&[("APP_WEB__SESSION_SECRET", "short-session-key")]);
+        assert_eq!(
+            message,
+            "web.session_secret: must be at least 32 bytes, it has 17"
+        );
+        let message = error(&[(
+            "APP_WEB__SESSION_SECRET",
+            "00000000000000000000000000000000",
+        )]);
+        assert!(message.starts_with("web.session_secret: "), "{message}");
+        assert!(!message.contains("0000000000"));
+        load(&[("APP_WEB__SESSION_SECRET", OTHER_SECRET)]).expect("a good one loads");
+        Ok(())
+    });
+}
