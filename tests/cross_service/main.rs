@@ -4,6 +4,7 @@
 
 mod browser;
 mod helpers;
+mod interop;
 mod keys;
 mod lifecycle;
 mod limits;
