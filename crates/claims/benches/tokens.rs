@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use claims::{KeySettings, TokenIssuer, TokenVerifier};
+use claims::{Algorithm, KeySet, KeySettings, PrivateKey, SigningKey, TokenIssuer, TokenVerifier};
 use criterion::{Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use secrecy::SecretString;
@@ -48,5 +48,37 @@ fn tokens(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tokens);
+/// The key-pair algorithms: what a socket server pays per handshake with
+/// public keys instead of the shared secret.
+fn key_pairs(c: &mut Criterion) {
+    let mut group = c.benchmark_group("key_pairs");
+    for algorithm in [Algorithm::EdDSA, Algorithm::ES256] {
+        let (private, _) = PrivateKey::generate_pem(algorithm, &[7; 32]).expect("a valid seed");
+        let private = PrivateKey::from_pem(algorithm, private.as_bytes()).expect("reads");
+        let public = private.public().clone();
+        let settings = claims::TokenSettings {
+            issuer: "web-frontend".into(),
+            audience: "socket-server".into(),
+            ttl_secs: 300,
+            leeway_secs: 5,
+        };
+        let issuer = TokenIssuer::with_key(&settings, &SigningKey::Private(private));
+        let verifier = TokenVerifier::with_keys(
+            &settings,
+            KeySet::public(algorithm, vec![public]).expect("a set"),
+        );
+        let now = claims::unix_now();
+        let token = issuer.issue(USERNAME, SESSION, now).expect("signs");
+        assert!(verifier.verify(&token, now).is_ok(), "the token verifies");
+        group.bench_function(format!("sign_{algorithm}"), |b| {
+            b.iter(|| issuer.issue(black_box(USERNAME), black_box(SESSION), black_box(now)));
+        });
+        group.bench_function(format!("verify_{algorithm}"), |b| {
+            b.iter(|| verifier.verify(black_box(&token), black_box(now)));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, tokens, key_pairs);
 criterion_main!(benches);
