@@ -225,3 +225,49 @@ async fn sighup_puts_new_key_files_in_use_and_keeps_the_sockets() {
     let _ = running.child.kill().await;
     std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
+
+/// `cargo run` with a key pair: the all-in-one points its socket server at its
+/// own web-frontend's JWK Set, and a login gets a socket.
+#[tokio::test]
+async fn the_all_in_one_binary_runs_with_a_key_pair() {
+    let dir = crate::keys::key_dir("all-in-one");
+    let (private, _) = crate::keys::keypair(&dir, "signing", claims::Algorithm::EdDSA);
+    write(
+        &dir.join("app.toml"),
+        &format!("[jwt]\nalgorithm = \"EdDSA\"\nprivate_key_file = {private:?}\n"),
+    );
+    let running = Running::start(&dir).await;
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let login = client
+        .post(format!("{}/login", running.web_url))
+        .form(&[("username", "gonzalo"), ("password", "password")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 303);
+    let token = running.token(&client).await;
+    // The socket server fetches the JWK Set right after it starts; a handshake
+    // before that gets 503, which the client retries: wait for readiness.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while reqwest::get(format!("{}/readyz", running.socket_url))
+        .await
+        .map(|response| response.status())
+        .ok()
+        != Some(reqwest::StatusCode::OK)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not ready within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let socket = SioClient::connect_with_auth(&running.socket_url, &token)
+        .await
+        .expect("accepted");
+    assert_eq!(socket.welcome(), json!({ "username": "gonzalo" }));
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
