@@ -553,6 +553,8 @@ async fn a_shared_secret_rotation_keeps_sockets_and_ends_the_old_key_on_time() {
     next.jwt.secret = Some(SecretString::from(NEW_SECRET));
     next.jwt.previous_secret = Some(SecretString::from(SECRET));
     next.jwt.previous_secret_valid_until = Some(until_text);
+    // A reload changes keys only: not the lifetime revocations were sized for.
+    next.jwt.ttl_secs = 1;
     next.validate().expect("a valid rotation");
     // Verifiers first, then the signer: no token is ever unverifiable.
     system
@@ -565,6 +567,17 @@ async fn a_shared_secret_rotation_keeps_sockets_and_ends_the_old_key_on_time() {
     assert!(
         header(&new_token).get("kid").is_some(),
         "kid while rotating"
+    );
+    let payload: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(new_token.split('.').nth(1).expect("a payload"))
+            .expect("base64url"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        payload["exp"].as_i64().expect("exp") - payload["iat"].as_i64().expect("iat"),
+        300,
+        "the lifetime of the start"
     );
     let ack = socket
         .call("reauth", json!({ "token": new_token }))

@@ -146,7 +146,8 @@ impl KeyRing {
 
     /// Reads the configured keys again (secrets, public key files) and puts
     /// them in use beside the fetched ones; on any error the keys in use stay.
-    /// The algorithm and the JWK Set's URL are those of the start.
+    /// The algorithm, the JWK Set's URL, issuer, audience and leeway are those
+    /// of the start.
     pub fn reload(&self, settings: &Settings) -> Result<String, ConfigError> {
         let configured = configured_keys(settings)?;
         let mut sources = self.sources();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix_web::http::header::{self, CacheControl, CacheDirective, EntityTag};
 use actix_web::{HttpRequest, HttpResponse, web};
 use arc_swap::ArcSwap;
-use claims::{PublicKey, RevocationSigner, SigningKey, TokenIssuer};
+use claims::{PublicKey, RevocationSigner, SigningKey, TokenIssuer, TokenSettings};
 use settings::{ConfigError, Settings};
 
 use crate::AppState;
@@ -34,8 +34,10 @@ struct Jwks {
 }
 
 impl Keys {
-    pub(crate) fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let token_settings = settings.token_settings();
+    /// The keys `settings` name, for tokens made by `token_settings` (those of
+    /// the start: a reload changes keys, never the lifetime or audience that
+    /// revocations were sized for).
+    fn build(token_settings: &TokenSettings, settings: &Settings) -> Result<Self, ConfigError> {
         let signing = settings.signing_key()?;
         let jwks = match &signing {
             SigningKey::Shared { .. } => None,
@@ -56,8 +58,8 @@ impl Keys {
             }
         };
         Ok(Self {
-            issuer: TokenIssuer::with_key(&token_settings, &signing),
-            revocations: RevocationSigner::with_key(&token_settings, &signing),
+            issuer: TokenIssuer::with_key(token_settings, &signing),
+            revocations: RevocationSigner::with_key(token_settings, &signing),
             jwks,
         })
     }
@@ -84,24 +86,35 @@ impl Keys {
 
 /// The keys in use; cheap to clone, every clone sees a reload.
 #[derive(Clone, Debug)]
-pub struct KeyRing(Arc<ArcSwap<Keys>>);
+pub struct KeyRing(Arc<Ring>);
+
+#[derive(Debug)]
+struct Ring {
+    keys: ArcSwap<Keys>,
+    token_settings: TokenSettings,
+}
 
 impl KeyRing {
-    pub(crate) fn new(keys: Keys) -> Self {
-        Self(Arc::new(ArcSwap::from_pointee(keys)))
+    pub(crate) fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let token_settings = settings.token_settings();
+        let keys = Keys::build(&token_settings, settings)?;
+        Ok(Self(Arc::new(Ring {
+            keys: ArcSwap::from_pointee(keys),
+            token_settings,
+        })))
     }
 
     pub(crate) fn current(&self) -> arc_swap::Guard<Arc<Keys>> {
-        self.0.load()
+        self.0.keys.load()
     }
 
     /// Builds the keys `settings` name and puts them in use; on any error the
     /// keys in use stay. Tokens and notices signed before keep verifying for
     /// as long as the socket servers accept their keys. Returns what is in use.
     pub fn reload(&self, settings: &Settings) -> Result<String, ConfigError> {
-        let keys = Keys::from_settings(settings)?;
+        let keys = Keys::build(&self.0.token_settings, settings)?;
         let described = keys.describe();
-        self.0.store(Arc::new(keys));
+        self.0.keys.store(Arc::new(keys));
         Ok(described)
     }
 }

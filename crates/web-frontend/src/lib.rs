@@ -86,7 +86,7 @@ impl Application {
         settings: &Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let keys = KeyRing::new(keys::Keys::from_settings(settings)?);
+        let keys = KeyRing::from_settings(settings)?;
         tracing::info!(
             algorithm = %settings.jwt.algorithm,
             "{}",
