@@ -111,18 +111,7 @@ fn run_socket(socket: socket_server::Application) -> RunningSocket {
 impl TestSystem {
     /// Polls the socket server's `/readyz` until it answers 200.
     pub(crate) async fn wait_socket_ready(&self, within: std::time::Duration) {
-        let deadline = tokio::time::Instant::now() + within;
-        let url = format!("{}/readyz", self.socket_url);
-        loop {
-            if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{url} not 200 within {within:?}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        wait_ready(&self.socket_url, within).await;
     }
 
     /// The settings both services were started with.
@@ -165,36 +154,67 @@ impl TestSystem {
 
     /// Logs `username` in with the form, as a browser would, and returns its client.
     pub(crate) async fn log_in(&self, username: &str, password: &str) -> reqwest::Client {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(Policy::none())
-            .build()
-            .expect("client");
-        let response = client
-            .post(format!("{}/login", self.web_url))
-            .form(&[("username", username), ("password", password)])
-            .send()
-            .await
-            .expect("login request");
-        assert_eq!(response.status(), 303, "login as {username}");
-        client
+        log_in_at(&self.web_url, username, password).await
     }
 
     /// The token of a logged-in client, as the page fetches it.
     pub(crate) async fn token(&self, client: &reqwest::Client) -> String {
-        let response = client
-            .get(format!("{}/getIoConnectionToken", self.web_url))
-            .send()
-            .await
-            .expect("token request");
-        assert_eq!(response.status(), 200);
-        response.json().await.expect("the token is a JSON string")
+        token_at(&self.web_url, client).await
     }
 
     /// Logs in as the article's demo user and fetches a token.
     pub(crate) async fn demo_token(&self) -> String {
         let client = self.log_in("gonzalo", "password").await;
         self.token(&client).await
+    }
+}
+
+/// A browser-like client: keeps cookies, follows no redirect.
+pub(crate) fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Logs `username` in at the web-frontend `web_url` with the form; its client.
+pub(crate) async fn log_in_at(web_url: &str, username: &str, password: &str) -> reqwest::Client {
+    let client = browser();
+    let response = client
+        .post(format!("{web_url}/login"))
+        .form(&[("username", username), ("password", password)])
+        .send()
+        .await
+        .expect("login request");
+    assert_eq!(response.status(), 303, "login as {username}");
+    client
+}
+
+/// The token of a client logged in at `web_url`, as the page fetches it.
+pub(crate) async fn token_at(web_url: &str, client: &reqwest::Client) -> String {
+    let response = client
+        .get(format!("{web_url}/getIoConnectionToken"))
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("the token is a JSON string")
+}
+
+/// Polls `{base_url}/readyz` until it answers 200, within `within`.
+pub(crate) async fn wait_ready(base_url: &str, within: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    let url = format!("{base_url}/readyz");
+    loop {
+        if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{url} not 200 within {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

@@ -53,6 +53,12 @@ pub(crate) fn asymmetric_settings(algorithm: Algorithm, private_key: &Path) -> S
     settings
 }
 
+/// The private key in a PEM file.
+pub(crate) fn private_key(algorithm: Algorithm, path: &Path) -> claims::PrivateKey {
+    claims::PrivateKey::from_pem(algorithm, &std::fs::read(path).expect("a PEM file"))
+        .expect("a private key")
+}
+
 fn header(token: &str) -> Value {
     let header = token.split('.').next().expect("a header");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64url")).expect("JSON")
@@ -145,8 +151,7 @@ async fn tokens_of_a_key_not_in_the_set_and_hs256_with_the_public_key_are_refuse
     let system = spawn_system_with(asymmetric_settings(algorithm, &private)).await;
     let claims = claims_now("gonzalo");
 
-    let stranger = claims::PrivateKey::from_pem(algorithm, &std::fs::read(&stranger).expect("pem"))
-        .expect("a key");
+    let stranger = private_key(algorithm, &stranger);
     let signed_by_stranger = claims::sign_raw(&claims::SigningKey::Private(stranger), &claims);
     // The classic confusion: HS256 with the public key (its PEM) as the secret.
     let public_pem = std::fs::read(&public).expect("pem");
@@ -235,39 +240,9 @@ async fn a_socket_server_started_before_the_web_frontend_fetches_the_keys_when_i
     tokio::spawn(web.run_until(std::future::pending()));
 
     // The socket server's retries find it (backoff from 250 ms, capped at 30 s).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while reqwest::get(format!("{socket_url}/readyz"))
-        .await
-        .map(|r| r.status())
-        .ok()
-        != Some(reqwest::StatusCode::OK)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not ready within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let login = client
-        .post(format!("{web_url}/login"))
-        .form(&[("username", "gonzalo"), ("password", "password")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(login.status(), 303);
-    let token: String = client
-        .get(format!("{web_url}/getIoConnectionToken"))
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("JSON");
+    wait_ready(&socket_url, Duration::from_secs(10)).await;
+    let client = log_in_at(&web_url, "gonzalo", "password").await;
+    let token = token_at(&web_url, &client).await;
     SioClient::connect_with_auth(&socket_url, &token)
         .await
         .expect("accepted once the keys are fetched");
@@ -281,8 +256,7 @@ async fn a_flood_of_unknown_kids_costs_one_fetch_of_the_jwk_set() {
     let (private, _) = keypair(&dir, "signing", algorithm);
     let (stranger, _) = keypair(&dir, "stranger", algorithm);
     let system = spawn_system_with(asymmetric_settings(algorithm, &private)).await;
-    let stranger = claims::PrivateKey::from_pem(algorithm, &std::fs::read(&stranger).expect("pem"))
-        .expect("a key");
+    let stranger = private_key(algorithm, &stranger);
     let served_before = metric(&system.web_url, "authbridge_jwks_served_total", "").await;
     let fetched_before = metric(
         &system.socket_url,

@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
+use crate::helpers::{log_in_at, token_at, wait_ready};
 use crate::socketio::SioClient;
 
 const OLD_KEY: &str = "reload-test-old-shared-key-0123456789abcdef";
@@ -127,14 +128,7 @@ impl Running {
     }
 
     async fn token(&self, client: &reqwest::Client) -> String {
-        client
-            .get(format!("{}/getIoConnectionToken", self.web_url))
-            .send()
-            .await
-            .expect("token")
-            .json()
-            .await
-            .expect("a JSON string")
+        token_at(&self.web_url, client).await
     }
 }
 
@@ -145,18 +139,7 @@ async fn sighup_puts_new_key_files_in_use_and_keeps_the_sockets() {
     write(&dir.join("app.toml"), &config(&dir, None));
     let mut running = Running::start(&dir).await;
 
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let login = client
-        .post(format!("{}/login", running.web_url))
-        .form(&[("username", "gonzalo"), ("password", "password")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(login.status(), 303);
+    let client = log_in_at(&running.web_url, "gonzalo", "password").await;
     let old_token = running.token(&client).await;
     let socket = SioClient::connect_with_auth(&running.socket_url, &old_token)
         .await
@@ -237,34 +220,11 @@ async fn the_all_in_one_binary_runs_with_a_key_pair() {
         &format!("[jwt]\nalgorithm = \"EdDSA\"\nprivate_key_file = {private:?}\n"),
     );
     let running = Running::start(&dir).await;
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let login = client
-        .post(format!("{}/login", running.web_url))
-        .form(&[("username", "gonzalo"), ("password", "password")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(login.status(), 303);
+    let client = log_in_at(&running.web_url, "gonzalo", "password").await;
     let token = running.token(&client).await;
     // The socket server fetches the JWK Set right after it starts; a handshake
     // before that gets 503, which the client retries: wait for readiness.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while reqwest::get(format!("{}/readyz", running.socket_url))
-        .await
-        .map(|response| response.status())
-        .ok()
-        != Some(reqwest::StatusCode::OK)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not ready within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_ready(&running.socket_url, Duration::from_secs(10)).await;
     let socket = SioClient::connect_with_auth(&running.socket_url, &token)
         .await
         .expect("accepted");

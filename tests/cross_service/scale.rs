@@ -8,7 +8,7 @@ use reqwest::redirect::Policy;
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::helpers::{SECOND_PASSWORD, SECOND_USER, settings};
+use crate::helpers::{SECOND_PASSWORD, SECOND_USER, browser, settings};
 use crate::redis::RedisServer;
 use crate::socketio::SioClient;
 
@@ -99,17 +99,8 @@ impl Cluster {
         }
     }
 
-    /// A browser-like client (one cookie jar for every node: cookies are per host).
-    fn browser() -> reqwest::Client {
-        reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(Policy::none())
-            .build()
-            .expect("client")
-    }
-
     async fn log_in(&self, node: usize, username: &str, password: &str) -> reqwest::Client {
-        let browser = Self::browser();
+        let browser = browser();
         let response = self.try_log_in(&browser, node, username, password).await;
         assert_eq!(response.status(), 303, "login on web node {node}");
         browser
@@ -344,7 +335,7 @@ async fn the_nodes_survive_redis_going_away_and_work_again_when_it_is_back() {
     );
     assert!(during.headers().contains_key("retry-after"));
     let login = cluster
-        .try_log_in(&Cluster::browser(), 0, "gonzalo", "password")
+        .try_log_in(&crate::helpers::browser(), 0, "gonzalo", "password")
         .await;
     assert_eq!(login.status(), 503, "a login cannot be stored");
     // Static files never touch the session store, cookie or not.
@@ -406,7 +397,7 @@ async fn nodes_started_before_redis_answer_503_then_serve_when_it_comes() {
         assert!(handshake.headers().contains_key("retry-after"));
     }
     let login = cluster
-        .try_log_in(&Cluster::browser(), 0, "gonzalo", "password")
+        .try_log_in(&crate::helpers::browser(), 0, "gonzalo", "password")
         .await;
     assert_eq!(login.status(), 503);
 
