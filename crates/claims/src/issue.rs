@@ -2,6 +2,7 @@
 
 use jsonwebtoken::EncodingKey;
 
+use crate::jws::Signer;
 use crate::keys::{Algorithm, SigningKey};
 use crate::{Claims, KeyError, KeySettings, TokenSettings, User, jws};
 
@@ -15,10 +16,7 @@ pub struct IssueError(#[from] jsonwebtoken::errors::Error);
 
 /// Signs connection tokens.
 pub struct TokenIssuer {
-    key: EncodingKey,
-    algorithm: Algorithm,
-    header_b64: String,
-    kid: Option<String>,
+    signer: Signer,
     issuer: String,
     audience: String,
     ttl_secs: i64,
@@ -27,8 +25,8 @@ pub struct TokenIssuer {
 impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenIssuer")
-            .field("algorithm", &self.algorithm)
-            .field("kid", &self.kid)
+            .field("algorithm", &self.signer.algorithm())
+            .field("kid", &self.signer.kid())
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("ttl_secs", &self.ttl_secs)
@@ -50,13 +48,8 @@ impl TokenIssuer {
     /// Signs with `key`: a shared secret (with `kid` only when told to
     /// announce it) or a private key (always with its `kid`).
     pub fn with_key(settings: &TokenSettings, key: &SigningKey) -> Self {
-        let (encoding, kid) = signing_parts(key);
-        let algorithm = key.algorithm();
         Self {
-            header_b64: header_b64(algorithm, "JWT", kid.as_deref()),
-            key: encoding,
-            algorithm,
-            kid,
+            signer: Signer::new(key, "JWT"),
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             ttl_secs: i64::try_from(settings.ttl_secs).unwrap_or(i64::MAX),
@@ -65,7 +58,7 @@ impl TokenIssuer {
 
     /// The `kid` tokens carry, if any.
     pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.signer.kid()
     }
 
     /// The claims of a new token for `username` in login session `session_id`,
@@ -99,32 +92,8 @@ impl TokenIssuer {
     pub fn sign(&self, claims: &Claims) -> Result<String, IssueError> {
         // Serializing a struct of strings and integers cannot fail.
         let payload = serde_json::to_vec(claims).unwrap_or_default();
-        Ok(jws::sign(
-            &self.header_b64,
-            &payload,
-            &self.key,
-            self.algorithm,
-        )?)
+        Ok(self.signer.sign(&payload)?)
     }
-}
-
-/// The key to sign with and the `kid` to name it by.
-pub(crate) fn signing_parts(key: &SigningKey) -> (EncodingKey, Option<String>) {
-    match key {
-        SigningKey::Shared { key, announce_kid } => (
-            key.encoding().clone(),
-            announce_kid.then(|| key.id().to_owned()),
-        ),
-        SigningKey::Private(key) => (key.encoding().clone(), Some(key.public().kid().to_owned())),
-    }
-}
-
-/// The encoded header; the contract's exact one for HS256 without `kid`.
-pub(crate) fn header_b64(algorithm: Algorithm, typ: &str, kid: Option<&str>) -> String {
-    if algorithm == Algorithm::HS256 && typ == "JWT" && kid.is_none() {
-        return HS256_HEADER_B64.to_owned();
-    }
-    jws::header_b64(algorithm, typ, kid)
 }
 
 /// Signs any payload bytes with the contract's header; see [`crate::sign_raw_hs256`].
@@ -138,12 +107,5 @@ pub(crate) fn sign_payload_with(
     key: &SigningKey,
     payload: &[u8],
 ) -> jsonwebtoken::errors::Result<String> {
-    let (encoding, kid) = signing_parts(key);
-    let algorithm = key.algorithm();
-    jws::sign(
-        &header_b64(algorithm, "JWT", kid.as_deref()),
-        payload,
-        &encoding,
-        algorithm,
-    )
+    Signer::new(key, "JWT").sign(payload)
 }

@@ -15,7 +15,7 @@ use sha2::Sha256;
 
 use crate::Invalid;
 use crate::issue::HS256_HEADER_B64;
-use crate::keys::{Algorithm, KeySet, PublicKey, SharedKey};
+use crate::keys::{Algorithm, KeySet, PublicKey, SharedKey, SigningKey};
 
 /// An HMAC-SHA256 key, ready: each check clones the keyed state.
 #[derive(Clone)]
@@ -49,6 +49,51 @@ impl MacKey {
     }
 }
 
+/// A key ready to sign one kind of JWS (`typ`): its header is encoded once.
+pub(crate) struct Signer {
+    key: EncodingKey,
+    algorithm: Algorithm,
+    header_b64: String,
+    kid: Option<String>,
+}
+
+impl Signer {
+    /// Signs with `key` under `typ`: a shared secret names itself by `kid`
+    /// only when told to announce it, a private key always.
+    pub(crate) fn new(key: &SigningKey, typ: &str) -> Self {
+        let (encoding, kid) = match key {
+            SigningKey::Shared { key, announce_kid } => (
+                key.encoding().clone(),
+                announce_kid.then(|| key.id().to_owned()),
+            ),
+            SigningKey::Private(private) => (
+                private.encoding().clone(),
+                Some(private.public().kid().to_owned()),
+            ),
+        };
+        let algorithm = key.algorithm();
+        Self {
+            header_b64: header_b64(algorithm, typ, kid.as_deref()),
+            key: encoding,
+            algorithm,
+            kid,
+        }
+    }
+
+    pub(crate) fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    pub(crate) fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The compact JWS of `payload`.
+    pub(crate) fn sign(&self, payload: &[u8]) -> jsonwebtoken::errors::Result<String> {
+        sign(&self.header_b64, payload, &self.key, self.algorithm)
+    }
+}
+
 /// `header_b64.base64url(payload).signature` with the given (encoded) header.
 pub(crate) fn sign(
     header_b64: &str,
@@ -67,8 +112,12 @@ pub(crate) fn sign(
     Ok(token)
 }
 
-/// The encoded header `{"alg":…,"typ":…[,"kid":…]}`, members in that order.
-pub(crate) fn header_b64(algorithm: Algorithm, typ: &str, kid: Option<&str>) -> String {
+/// The encoded header `{"alg":…,"typ":…[,"kid":…]}`, members in that order;
+/// the contract's exact one for HS256 connect tokens without `kid`.
+fn header_b64(algorithm: Algorithm, typ: &str, kid: Option<&str>) -> String {
+    if algorithm == Algorithm::HS256 && typ == "JWT" && kid.is_none() {
+        return HS256_HEADER_B64.to_owned();
+    }
     // JSON strings, escaped; written by hand so that the member order is fixed.
     let quoted = |text: &str| serde_json::Value::from(text).to_string();
     let mut json = format!(r#"{{"alg":"{}","typ":{}"#, algorithm.as_str(), quoted(typ));

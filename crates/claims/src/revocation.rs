@@ -8,11 +8,11 @@
 //! private key, so that the socket servers, holding public keys only, cannot
 //! make one either.
 
-use jsonwebtoken::EncodingKey;
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{Algorithm, KeySet, SigningKey};
-use crate::{Invalid, KeyError, KeySettings, TokenSettings, issue, jws};
+use crate::jws::Signer;
+use crate::keys::{KeySet, SigningKey};
+use crate::{Invalid, KeyError, KeySettings, TokenSettings, jws};
 
 /// The `typ` of a revocation notice.
 pub const REVOCATION_TYP: &str = "authbridge-revocation+jwt";
@@ -80,11 +80,9 @@ fn channel_audience(settings: &TokenSettings) -> String {
 
 /// Signs revocation notices (the web-frontend's side).
 pub struct RevocationSigner {
-    key: EncodingKey,
-    algorithm: Algorithm,
+    signer: Signer,
     issuer: String,
     audience: String,
-    header_b64: String,
 }
 
 impl std::fmt::Debug for RevocationSigner {
@@ -116,13 +114,10 @@ impl RevocationSigner {
                 &derived
             }
         };
-        let (encoding, kid) = issue::signing_parts(key);
         Self {
-            key: encoding,
-            algorithm: key.algorithm(),
+            signer: Signer::new(key, REVOCATION_TYP),
             issuer: settings.issuer.clone(),
             audience: channel_audience(settings),
-            header_b64: issue::header_b64(key.algorithm(), REVOCATION_TYP, kid.as_deref()),
         }
     }
 
@@ -136,12 +131,7 @@ impl RevocationSigner {
             revoked: revoked.to_vec(),
         };
         let payload = serde_json::to_vec(&notice).unwrap_or_default();
-        Ok(jws::sign(
-            &self.header_b64,
-            &payload,
-            &self.key,
-            self.algorithm,
-        )?)
+        Ok(self.signer.sign(&payload)?)
     }
 }
 
