@@ -352,6 +352,37 @@ async fn a_new_kid_is_fetched_on_its_first_token() {
     std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
 
+/// A logout right after the web-frontend switched keys: its notice names a
+/// key the socket server has not fetched yet, and is applied at once anyway.
+#[tokio::test]
+async fn a_logout_signed_by_a_new_key_is_applied_at_once() {
+    let algorithm = Algorithm::EdDSA;
+    let dir = key_dir("new-key-logout");
+    let (old_private, old_public) = keypair(&dir, "k1", algorithm);
+    let (new_private, _) = keypair(&dir, "k2", algorithm);
+    let system = spawn_system_with(asymmetric_settings(algorithm, &old_private)).await;
+    let client = system.log_in("gonzalo", "password").await;
+    let socket = SioClient::connect_with_auth(&system.socket_url, &system.token(&client).await)
+        .await
+        .expect("accepted");
+    let mut next = system.settings().clone();
+    next.jwt.private_key_file = Some(new_private);
+    next.jwt.public_key_files = vec![old_public];
+    system.web_keys.reload(&next).expect("reloads");
+    let response = client
+        .post(format!("{}/logout", system.web_url))
+        .header("Origin", &system.web_url)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(response.status(), 303);
+    socket
+        .next_event("session_ended", Duration::from_secs(1))
+        .await
+        .expect("session_ended within 1 s of the logout");
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
 /// The socket server's least time between two fetches for unknown kids.
 fn socket_server_refetch() -> Duration {
     Duration::from_secs(10)

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use claims::{
-    Algorithm, Invalid, KeySet, MAX_KEYS, PublicKey, RevocationVerifier, TokenSettings,
+    Algorithm, Invalid, KeySet, MAX_KEYS, PublicKey, Revocation, RevocationVerifier, TokenSettings,
     TokenVerifier, VerifiedClaims, VerifyError,
 };
 use settings::{ConfigError, Settings};
@@ -110,11 +110,39 @@ impl KeyRing {
     /// JWK Set (rate-limited, shared by concurrent handshakes) and a second
     /// check.
     pub(crate) async fn verify(&self, token: &str) -> Result<VerifiedClaims, VerifyError> {
-        let result = self.current().token.verify(token, claims::unix_now());
+        self.check(
+            |verifiers, now| verifiers.token.verify(token, now),
+            |error| matches!(error, VerifyError::Invalid(Invalid::UnknownKey)),
+        )
+        .await
+    }
+
+    /// Checks a revocation notice, as [`KeyRing::verify`] a token: a logout
+    /// signed by a key switched to a moment ago is applied at once.
+    pub(crate) async fn verify_notice(&self, notice: &str) -> Result<Vec<Revocation>, Invalid> {
+        self.check(
+            |verifiers, now| verifiers.revocation.verify(notice, now),
+            |error| *error == Invalid::UnknownKey,
+        )
+        .await
+    }
+
+    async fn check<T, E>(
+        &self,
+        check: impl Fn(&Verifiers, i64) -> Result<T, E>,
+        unknown_key: impl Fn(&E) -> bool,
+    ) -> Result<T, E> {
+        let result = check(&self.current(), claims::unix_now());
         match (&result, &self.0.jwks) {
-            (Err(VerifyError::Invalid(Invalid::UnknownKey)), Some(jwks)) => {
+            // Before the first set has arrived every kid is unknown: the
+            // start's fetch (retried with backoff) is under way, and spending
+            // the 10 s allowance now would hold back a key switched to soon
+            // after (a logout signed with it, say).
+            (Err(error), Some(jwks))
+                if unknown_key(error) && jwks.loaded.load(Ordering::Relaxed) =>
+            {
                 if jwks.fetch_for_unknown_kid(self).await {
-                    self.current().token.verify(token, claims::unix_now())
+                    check(&self.current(), claims::unix_now())
                 } else {
                     result
                 }

@@ -158,14 +158,14 @@ pub(crate) async fn receive<A: Adapter>(
 /// node get `session_ended` and are disconnected (every node receives every
 /// notice, so each ends its own sockets).
 pub(crate) async fn apply_notice<A: Adapter>(channel: &Channel<A>, notice: &str) -> Result<(), ()> {
-    let now = claims::unix_now();
-    let revocations = match channel.keys.current().revocation.verify(notice, now) {
+    let revocations = match channel.keys.verify_notice(notice).await {
         Ok(revocations) => revocations,
         Err(reason) => {
             tracing::warn!(%reason, "revocation notice refused");
             return Err(());
         }
     };
+    let now = claims::unix_now();
     channel.list.revoke(&revocations, now);
     channel.list.mark_synced();
     for revocation in revocations.iter().filter(|r| now < r.until) {

@@ -155,7 +155,7 @@ impl Publisher {
             Ok(response) if response.status().is_success() => true,
             Ok(response) => {
                 if self.reachable {
-                    tracing::warn!(status = %response.status(), "the socket server refused a revocation notice (same shared key?)");
+                    tracing::warn!(status = %response.status(), "the socket server refused a revocation notice (same keys? it retries every 2 s)");
                 }
                 false
             }
