@@ -30,7 +30,7 @@ RUN set -eu; \
       mkdir -p "/runtime$(dirname "$file")"; \
       cp -L "$file" "/runtime$file"; \
     done; \
-    mkdir -p /runtime/etc /runtime/tmp; \
+    mkdir -p /runtime/etc /runtime/tmp /keys; \
     chmod 1777 /runtime/tmp; \
     echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin' > /runtime/etc/passwd; \
     echo 'nonroot:x:65532:' > /runtime/etc/group
@@ -49,6 +49,10 @@ STOPSIGNAL SIGTERM
 
 # ---- one base per service: port, health check, entrypoint ---------------------
 FROM runtime AS web-frontend-base
+# An empty /keys owned by the service's user: a named volume mounted there starts
+# as a copy of it, so `generate-keypair --out /keys/...` can write into it
+# (docker-compose.asymmetric.yml).
+COPY --from=runtime-libs --chown=65532:65532 /keys/ /keys/
 EXPOSE 8080
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["web-frontend", "healthcheck"]
 ENTRYPOINT ["web-frontend"]
