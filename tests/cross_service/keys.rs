@@ -183,13 +183,21 @@ async fn the_jwk_set_is_cacheable_and_absent_with_a_shared_secret() {
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(headers["cache-control"], "public, max-age=300");
     let etag = headers["etag"].to_str().expect("an ETag").to_owned();
-    let again = reqwest::Client::new()
-        .get(&url)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(again.status(), 304);
+    let served = metric(&system.web_url, "authbridge_jwks_served_total", "").await;
+    for tags in [etag.clone(), format!("\"other\", {etag}"), "*".to_owned()] {
+        let again = reqwest::Client::new()
+            .get(&url)
+            .header("If-None-Match", &tags)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(again.status(), 304, "If-None-Match: {tags}");
+    }
+    assert_eq!(
+        metric(&system.web_url, "authbridge_jwks_served_total", "").await,
+        served,
+        "a 304 is not a document served"
+    );
 
     let shared = spawn_system().await;
     let response = reqwest::get(format!("{}/.well-known/jwks.json", shared.web_url))

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters, Jwk,
-    KeyAlgorithm, OctetKeyPairParameters, PublicKeyUse, ThumbprintHash,
+    KeyAlgorithm, KeyOperations, OctetKeyPairParameters, PublicKeyUse, ThumbprintHash,
 };
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use secrecy::{ExposeSecret as _, SecretBox};
@@ -190,6 +190,15 @@ impl PublicKey {
         {
             return None;
         }
+        // RFC 7517 §4.3: when `key_ops` is there, checking signatures must be one.
+        if jwk
+            .common
+            .key_operations
+            .as_ref()
+            .is_some_and(|ops| !ops.contains(&KeyOperations::Verify))
+        {
+            return None;
+        }
         let fits = match (algorithm, &jwk.algorithm) {
             (Algorithm::EdDSA, AlgorithmParameters::OctetKeyPair(okp)) => {
                 okp.curve == EllipticCurve::Ed25519
@@ -215,6 +224,21 @@ impl PublicKey {
         let thumbprint = jwk
             .thumbprint(ThumbprintHash::SHA256)
             .map_err(|_| KeyError::BadPublicKey(algorithm))?;
+        // The key must be a point of the algorithm's curve, checked here once:
+        // jsonwebtoken takes any bytes and fails (or panics) at the first
+        // signature checked with them.
+        let valid = match (algorithm, &jwk.algorithm) {
+            (Algorithm::EdDSA, AlgorithmParameters::OctetKeyPair(okp)) => {
+                okp.curve == EllipticCurve::Ed25519 && valid_ed25519(&okp.x)
+            }
+            (Algorithm::ES256, AlgorithmParameters::EllipticCurve(ec)) => {
+                ec.curve == EllipticCurve::P256 && valid_p256(&ec.x, &ec.y)
+            }
+            _ => false,
+        };
+        if !valid {
+            return Err(KeyError::BadPublicKey(algorithm));
+        }
         let decoding = match &jwk.algorithm {
             AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters { x, .. }) => {
                 DecodingKey::from_ed_components(x)
@@ -258,6 +282,29 @@ impl PublicKey {
     pub(crate) fn decoding(&self) -> &DecodingKey {
         &self.decoding
     }
+}
+
+/// A base64url Ed25519 public key: 32 bytes that decompress to a curve point.
+fn valid_ed25519(x: &str) -> bool {
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(x) else {
+        return false;
+    };
+    let Ok(bytes) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+        return false;
+    };
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes).is_ok()
+}
+
+/// Base64url P-256 coordinates: 32 bytes each, a point of the curve.
+fn valid_p256(x: &str, y: &str) -> bool {
+    let (Ok(x), Ok(y)) = (URL_SAFE_NO_PAD.decode(x), URL_SAFE_NO_PAD.decode(y)) else {
+        return false;
+    };
+    if x.len() != 32 || y.len() != 32 {
+        return false;
+    }
+    let sec1 = [&[0x04][..], &x, &y].concat();
+    p256::PublicKey::from_sec1_bytes(&sec1).is_ok()
 }
 
 fn key_algorithm(algorithm: Algorithm) -> KeyAlgorithm {

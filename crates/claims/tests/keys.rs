@@ -420,3 +420,84 @@ fn during_a_rotation_notices_of_either_secret_are_accepted() {
         .expect("signs");
     assert!(channel.verify(&token, NOW).is_err());
 }
+
+/// What `openssl ec -pubout` writes for keys of other curves.
+const P384_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEm9pwsFCXdYKEnn8++aFTVMqmbKWPqyRS
+444mM+atv6P1CZ5b2muS+YE1AMRu1OHKq/CU3EHXGrsJeqvBCplw/S5NaF3w5Xhk
+IjDxQbdr2stMhb8AiiX3Nr7cNVz/hxEi
+-----END PUBLIC KEY-----
+";
+const SECP256K1_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MFYwEAYHKoZIzj0CAQYFK4EEAAoDQgAEzRQDNNRA1ZQr39j6QuXEAr8BrvEnvpQT
+tBOkTTqKVtEn2mcoyzD91ncoiHKVh8fQRbB5uAJU5GYrTOjbWlnpwg==
+-----END PUBLIC KEY-----
+";
+
+#[test]
+fn public_keys_of_other_curves_are_refused_for_es256() {
+    for pem in [P384_PUBLIC_PEM, SECP256K1_PUBLIC_PEM] {
+        assert_eq!(
+            PublicKey::from_pem(Algorithm::ES256, pem.as_bytes()).err(),
+            Some(KeyError::BadPublicKey(Algorithm::ES256)),
+            "{pem}"
+        );
+    }
+}
+
+/// A JWK Set may carry anything: keys that are no points of the curve (which
+/// jsonwebtoken would only fail on — or panic on — at the first signature)
+/// and keys restricted to other operations are skipped.
+#[test]
+fn jwk_set_keys_that_are_not_curve_points_or_not_for_verifying_are_skipped() {
+    let (_, ed) = pair(Algorithm::EdDSA, 12);
+    let (_, es) = pair(Algorithm::ES256, 12);
+    let ed_jwk = serde_json::to_value(ed.jwk()).expect("JWK");
+    let es_jwk = serde_json::to_value(es.jwk()).expect("JWK");
+    let with = |jwk: &Value, member: &str, value: Value| {
+        let mut jwk = jwk.clone();
+        jwk[member] = value;
+        jwk["kid"] = format!("{member}-{}", jwk["kid"].as_str().expect("kid")).into();
+        jwk
+    };
+    let mut no_use = ed_jwk.clone();
+    no_use.as_object_mut().expect("object").remove("use");
+    let candidates = [
+        // 31 and 33 bytes, and 32 that are no point (y = 2 is not on the curve).
+        with(&ed_jwk, "x", URL_SAFE_NO_PAD.encode([7u8; 31]).into()),
+        with(&ed_jwk, "x", URL_SAFE_NO_PAD.encode([7u8; 33]).into()),
+        with(
+            &ed_jwk,
+            "x",
+            URL_SAFE_NO_PAD
+                .encode({
+                    let mut y = [0u8; 32];
+                    y[0] = 2;
+                    y
+                })
+                .into(),
+        ),
+        with(&ed_jwk, "x", "".into()),
+        with(&es_jwk, "y", es_jwk["x"].clone()),
+        with(&es_jwk, "x", URL_SAFE_NO_PAD.encode([1u8; 31]).into()),
+        with(&no_use, "key_ops", json!(["encrypt"])),
+        with(&no_use, "key_ops", json!(["sign"])),
+    ];
+    for algorithm in [Algorithm::EdDSA, Algorithm::ES256] {
+        let document = json!({ "keys": candidates });
+        assert_eq!(
+            keys_from_jwks(algorithm, document.to_string().as_bytes()),
+            Ok(vec![]),
+            "{algorithm}"
+        );
+    }
+    // `key_ops` naming `verify` is fine.
+    let verify = with(&no_use, "key_ops", json!(["verify"]));
+    let document = json!({ "keys": [verify] });
+    assert_eq!(
+        keys_from_jwks(Algorithm::EdDSA, document.to_string().as_bytes())
+            .expect("a set")
+            .len(),
+        1
+    );
+}

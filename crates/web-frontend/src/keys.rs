@@ -128,19 +128,21 @@ pub(crate) async fn jwks(state: web::Data<AppState>, request: HttpRequest) -> Ht
             "error": "no public keys: jwt.algorithm is HS256 (a shared secret)"
         }));
     };
-    crate::metrics::bump(&state.metrics.jwks_served);
     let cache = CacheControl(vec![
         CacheDirective::Public,
         CacheDirective::MaxAge(JWKS_MAX_AGE_SECS),
     ]);
+    // RFC 9110 §13.1.2: `*`, or any listed tag weakly equal to ours.
     let unchanged = request
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|tags| {
-            tags.split(',')
-                .filter_map(|tag| tag.trim().parse::<EntityTag>().ok())
-                .any(|tag| tag.weak_eq(&jwks.etag))
+            tags.trim() == "*"
+                || tags
+                    .split(',')
+                    .filter_map(|tag| tag.trim().parse::<EntityTag>().ok())
+                    .any(|tag| tag.weak_eq(&jwks.etag))
         });
     if unchanged {
         return HttpResponse::NotModified()
@@ -148,6 +150,7 @@ pub(crate) async fn jwks(state: web::Data<AppState>, request: HttpRequest) -> Ht
             .insert_header(header::ETag(jwks.etag.clone()))
             .finish();
     }
+    crate::metrics::bump(&state.metrics.jwks_served);
     HttpResponse::Ok()
         .insert_header(cache)
         .insert_header(header::ETag(jwks.etag.clone()))
