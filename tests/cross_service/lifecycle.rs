@@ -144,9 +144,21 @@ async fn a_socket_whose_token_expires_gets_token_expired_and_is_closed_and_one_t
     let system = spawn_system_with(short_lived(2)).await;
     let session = logged_in(&system, "gonzalo", "password").await;
     let (idle, idle_token) = connected(&system, &session).await;
-    let (refreshing, _) = connected(&system, &session).await;
+    let (refreshing, refreshing_token) = connected(&system, &session).await;
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Half a second before the first token's `exp`: `iat` is whole seconds,
+    // so a 2 s token may have as little as one second left when it is issued
+    // (a fixed 1.1 s wait failed whenever it was issued late in its second).
+    let exp_ms = u64::try_from(exp_of(&refreshing_token)).expect("positive") * 1000;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    let until_reauth = u128::from(exp_ms).saturating_sub(now_ms + 500);
+    tokio::time::sleep(Duration::from_millis(
+        u64::try_from(until_reauth).expect("a short wait"),
+    ))
+    .await;
     let fresh = session.connection_token().await.expect("token");
     let ack = refreshing
         .call("reauth", json!({ "token": fresh }))
