@@ -162,6 +162,17 @@ impl TestSystem {
         token_at(&self.web_url, client).await
     }
 
+    /// Logs a client out, as the page's button does (same-origin POST).
+    pub(crate) async fn log_out(&self, client: &reqwest::Client) {
+        let response = client
+            .post(format!("{}/logout", self.web_url))
+            .header("Origin", &self.web_url)
+            .send()
+            .await
+            .expect("logout request");
+        assert_eq!(response.status(), 303, "logout");
+    }
+
     /// Logs in as the article's demo user and fetches a token.
     pub(crate) async fn demo_token(&self) -> String {
         let client = self.log_in("gonzalo", "password").await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use claims::Algorithm;
 
 use crate::helpers::*;
-use crate::keys::{asymmetric_settings, key_dir, keypair};
+use crate::keys::{KeyDir, asymmetric_settings};
 use crate::node;
 
 #[tokio::test]
@@ -16,12 +16,13 @@ async fn jose_tokens_are_accepted_and_jose_accepts_ours_through_the_jwk_set() {
     node::require_package("jose");
     node::require_package("socket.io-client");
     let mut env: Vec<(String, String)> = vec![("TOKEN_USER".into(), "gonzalo".into())];
-    // The services run until the test ends: keep every system.
+    // The services run until the test ends: keep every system (and key
+    // directory: each is removed when dropped).
     let mut systems = Vec::new();
     let mut dirs = Vec::new();
     for (algorithm, prefix) in [(Algorithm::EdDSA, "EDDSA"), (Algorithm::ES256, "ES256")] {
-        let dir = key_dir(&format!("interop-{}", algorithm.as_str()));
-        let (private, public) = keypair(&dir, "signing", algorithm);
+        let dir = KeyDir::new(&format!("interop-{}", algorithm.as_str()));
+        let (private, public) = dir.pair("signing", algorithm);
         let system = spawn_system_with(asymmetric_settings(algorithm, &private)).await;
         let token = system.demo_token().await;
         let path = |path: &std::path::Path| path.to_str().expect("a UTF-8 path").to_owned();
@@ -48,7 +49,4 @@ async fn jose_tokens_are_accepted_and_jose_accepts_ours_through_the_jwk_set() {
         .collect();
     // The suite takes a second or two; the deadline only stops a hung run.
     node::run_suite("interop.test.mjs", &env, Duration::from_secs(120)).await;
-    for dir in dirs {
-        std::fs::remove_dir_all(&dir).expect("cleaned up");
-    }
 }

@@ -16,32 +16,59 @@ use crate::helpers::*;
 use crate::socketio::SioClient;
 use futures_util::StreamExt as _;
 
-/// A fresh directory for one test's key files.
-pub(crate) fn key_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "authbridge-keys-{}-{test}-{}",
-        std::process::id(),
-        uuid_like()
-    ));
-    std::fs::create_dir_all(&dir).expect("a key directory");
-    dir
+/// A fresh directory for one test's key files, removed when it is dropped
+/// (whether the test passed or not).
+pub(crate) struct KeyDir(PathBuf);
+
+impl KeyDir {
+    pub(crate) fn new(test: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "authbridge-keys-{}-{test}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("a key directory");
+        Self(dir)
+    }
+
+    /// Writes a key pair as `generate-keypair` does; (private, public) paths.
+    pub(crate) fn pair(&self, name: &str, algorithm: Algorithm) -> (PathBuf, PathBuf) {
+        web_frontend::users::generate_keypair(algorithm, &self.0.join(name)).expect("a key pair");
+        (
+            self.0.join(format!("{name}.key.pem")),
+            self.0.join(format!("{name}.pub.pem")),
+        )
+    }
 }
 
-fn uuid_like() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_nanos()
+impl std::ops::Deref for KeyDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
 }
 
-/// Writes a key pair as `generate-keypair` does; returns (private, public) paths.
-pub(crate) fn keypair(dir: &Path, name: &str, algorithm: Algorithm) -> (PathBuf, PathBuf) {
-    let prefix = dir.join(name);
-    web_frontend::users::generate_keypair(algorithm, &prefix).expect("a key pair");
-    (
-        dir.join(format!("{name}.key.pem")),
-        dir.join(format!("{name}.pub.pem")),
-    )
+impl Drop for KeyDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Reloads the web-frontend (as SIGHUP does) signing with `private`, with
+/// `published` in its JWK Set beside it; the settings now in use.
+fn switch_signing(system: &TestSystem, private: &Path, published: &[PathBuf]) -> Settings {
+    let mut next = system.settings().clone();
+    next.jwt.private_key_file = Some(private.to_owned());
+    next.jwt.public_key_files = published.to_vec();
+    system
+        .web_keys
+        .reload(&next)
+        .expect("the web-frontend reloads");
+    next
 }
 
 /// The shipped settings with a key pair instead of the shared secret.
@@ -98,8 +125,8 @@ pub(crate) async fn metric(base_url: &str, name: &str, labels: &str) -> u64 {
 #[tokio::test]
 async fn eddsa_and_es256_log_in_to_a_socket_through_the_jwk_set() {
     for algorithm in [Algorithm::EdDSA, Algorithm::ES256] {
-        let dir = key_dir(algorithm.as_str());
-        let (private, public) = keypair(&dir, "signing", algorithm);
+        let dir = KeyDir::new(algorithm.as_str());
+        let (private, public) = dir.pair("signing", algorithm);
         let system = spawn_system_with(asymmetric_settings(algorithm, &private)).await;
 
         let client = system.log_in("gonzalo", "password").await;
@@ -127,27 +154,20 @@ async fn eddsa_and_es256_log_in_to_a_socket_through_the_jwk_set() {
 
         // Logging out still ends the socket: the notice is signed by the
         // private key, and the socket server checks it with the public one.
-        let response = client
-            .post(format!("{}/logout", system.web_url))
-            .header("Origin", &system.web_url)
-            .send()
-            .await
-            .expect("logout");
-        assert_eq!(response.status(), 303);
+        system.log_out(&client).await;
         socket
             .next_event("session_ended", Duration::from_secs(2))
             .await
             .expect("session_ended after the logout");
-        std::fs::remove_dir_all(&dir).expect("cleaned up");
     }
 }
 
 #[tokio::test]
 async fn tokens_of_a_key_not_in_the_set_and_hs256_with_the_public_key_are_refused() {
     let algorithm = Algorithm::EdDSA;
-    let dir = key_dir("strangers");
-    let (private, public) = keypair(&dir, "signing", algorithm);
-    let (stranger, _) = keypair(&dir, "stranger", algorithm);
+    let dir = KeyDir::new("strangers");
+    let (private, public) = dir.pair("signing", algorithm);
+    let (stranger, _) = dir.pair("stranger", algorithm);
     let system = spawn_system_with(asymmetric_settings(algorithm, &private)).await;
     let claims = claims_now("gonzalo");
 
@@ -168,13 +188,12 @@ async fn tokens_of_a_key_not_in_the_set_and_hs256_with_the_public_key_are_refuse
                 .unwrap_or_else(|error| panic!("{what}: {error}"));
         assert_eq!(refusal, "not valid token", "{what}");
     }
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
 
 #[tokio::test]
 async fn the_jwk_set_is_cacheable_and_absent_with_a_shared_secret() {
-    let dir = key_dir("cache");
-    let (private, _) = keypair(&dir, "signing", Algorithm::ES256);
+    let dir = KeyDir::new("cache");
+    let (private, _) = dir.pair("signing", Algorithm::ES256);
     let system = spawn_system_with(asymmetric_settings(Algorithm::ES256, &private)).await;
     let url = format!("{}/.well-known/jwks.json", system.web_url);
     let response = reqwest::get(&url).await.expect("request");
@@ -204,13 +223,12 @@ async fn the_jwk_set_is_cacheable_and_absent_with_a_shared_secret() {
         .await
         .expect("request");
     assert_eq!(response.status(), 404, "a shared secret is never published");
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
 
 #[tokio::test]
 async fn a_socket_server_started_before_the_web_frontend_fetches_the_keys_when_it_is_up() {
-    let dir = key_dir("early");
-    let (private, _) = keypair(&dir, "signing", Algorithm::EdDSA);
+    let dir = KeyDir::new("early");
+    let (private, _) = dir.pair("signing", Algorithm::EdDSA);
     let mut settings = asymmetric_settings(Algorithm::EdDSA, &private);
     let web_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let web_url = format!("http://{}", web_listener.local_addr().expect("addr"));
@@ -254,15 +272,14 @@ async fn a_socket_server_started_before_the_web_frontend_fetches_the_keys_when_i
     SioClient::connect_with_auth(&socket_url, &token)
         .await
         .expect("accepted once the keys are fetched");
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
 
 #[tokio::test]
 async fn a_flood_of_unknown_kids_costs_one_fetch_of_the_jwk_set() {
     let algorithm = Algorithm::EdDSA;
-    let dir = key_dir("flood");
-    let (private, _) = keypair(&dir, "signing", algorithm);
-    let (stranger, _) = keypair(&dir, "stranger", algorithm);
+    let dir = KeyDir::new("flood");
+    let (private, _) = dir.pair("signing", algorithm);
+    let (stranger, _) = dir.pair("stranger", algorithm);
     let system = spawn_system_with(asymmetric_settings(algorithm, &private)).await;
     let stranger = private_key(algorithm, &stranger);
     let served_before = metric(&system.web_url, "authbridge_jwks_served_total", "").await;
@@ -325,7 +342,6 @@ async fn a_flood_of_unknown_kids_costs_one_fetch_of_the_jwk_set() {
     SioClient::connect_with_auth(&system.socket_url, &system.demo_token().await)
         .await
         .expect("accepted");
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
 
 /// A key put in use after the socket server's last fetch: the first token
@@ -333,9 +349,9 @@ async fn a_flood_of_unknown_kids_costs_one_fetch_of_the_jwk_set() {
 #[tokio::test]
 async fn a_new_kid_is_fetched_on_its_first_token() {
     let algorithm = Algorithm::EdDSA;
-    let dir = key_dir("new-kid");
-    let (old_private, old_public) = keypair(&dir, "k1", algorithm);
-    let (new_private, _) = keypair(&dir, "k2", algorithm);
+    let dir = KeyDir::new("new-kid");
+    let (old_private, old_public) = dir.pair("k1", algorithm);
+    let (new_private, _) = dir.pair("k2", algorithm);
     // The default refresh (300 s): only the unknown kid can bring the key.
     let system = spawn_system_with(asymmetric_settings(algorithm, &old_private)).await;
     let fetched = || {
@@ -346,10 +362,7 @@ async fn a_new_kid_is_fetched_on_its_first_token() {
         )
     };
     assert_eq!(fetched().await, 1);
-    let mut next = system.settings().clone();
-    next.jwt.private_key_file = Some(new_private);
-    next.jwt.public_key_files = vec![old_public];
-    system.web_keys.reload(&next).expect("reloads");
+    switch_signing(&system, &new_private, &[old_public]);
     let client = system.log_in("gonzalo", "password").await;
     for _ in 0..3 {
         SioClient::connect_with_auth(&system.socket_url, &system.token(&client).await)
@@ -357,7 +370,6 @@ async fn a_new_kid_is_fetched_on_its_first_token() {
             .expect("the new key's token is accepted at once");
     }
     assert_eq!(fetched().await, 2, "one fetch, for the first token");
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
 
 /// A logout right after the web-frontend switched keys: its notice names a
@@ -365,30 +377,20 @@ async fn a_new_kid_is_fetched_on_its_first_token() {
 #[tokio::test]
 async fn a_logout_signed_by_a_new_key_is_applied_at_once() {
     let algorithm = Algorithm::EdDSA;
-    let dir = key_dir("new-key-logout");
-    let (old_private, old_public) = keypair(&dir, "k1", algorithm);
-    let (new_private, _) = keypair(&dir, "k2", algorithm);
+    let dir = KeyDir::new("new-key-logout");
+    let (old_private, old_public) = dir.pair("k1", algorithm);
+    let (new_private, _) = dir.pair("k2", algorithm);
     let system = spawn_system_with(asymmetric_settings(algorithm, &old_private)).await;
     let client = system.log_in("gonzalo", "password").await;
     let socket = SioClient::connect_with_auth(&system.socket_url, &system.token(&client).await)
         .await
         .expect("accepted");
-    let mut next = system.settings().clone();
-    next.jwt.private_key_file = Some(new_private);
-    next.jwt.public_key_files = vec![old_public];
-    system.web_keys.reload(&next).expect("reloads");
-    let response = client
-        .post(format!("{}/logout", system.web_url))
-        .header("Origin", &system.web_url)
-        .send()
-        .await
-        .expect("logout");
-    assert_eq!(response.status(), 303);
+    switch_signing(&system, &new_private, &[old_public]);
+    system.log_out(&client).await;
     socket
         .next_event("session_ended", Duration::from_secs(1))
         .await
         .expect("session_ended within 1 s of the logout");
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
 
 /// The socket server's least time between two fetches for unknown kids.
@@ -401,9 +403,9 @@ fn socket_server_refetch() -> Duration {
 #[tokio::test]
 async fn a_key_pair_rotation_keeps_sockets_and_retires_the_old_key() {
     let algorithm = Algorithm::ES256;
-    let dir = key_dir("rotation");
-    let (old_private, old_public) = keypair(&dir, "k1", algorithm);
-    let (new_private, new_public) = keypair(&dir, "k2", algorithm);
+    let dir = KeyDir::new("rotation");
+    let (old_private, old_public) = dir.pair("k1", algorithm);
+    let (new_private, new_public) = dir.pair("k2", algorithm);
     let mut settings = asymmetric_settings(algorithm, &old_private);
     // Fetched again every second: the retirement is seen within a second.
     settings.jwt.jwks_refresh_secs = 1;
@@ -472,7 +474,6 @@ async fn a_key_pair_rotation_keeps_sockets_and_retires_the_old_key() {
         .await
         .expect("the socket connected before the rotation still chats");
     assert_eq!(message["text"], "still here");
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
 
 /// Public keys from files on the socket server (no JWK Set): a reload
@@ -480,9 +481,9 @@ async fn a_key_pair_rotation_keeps_sockets_and_retires_the_old_key() {
 #[tokio::test]
 async fn configured_public_keys_rotate_on_reload() {
     let algorithm = Algorithm::EdDSA;
-    let dir = key_dir("files");
-    let (old_private, old_public) = keypair(&dir, "k1", algorithm);
-    let (new_private, new_public) = keypair(&dir, "k2", algorithm);
+    let dir = KeyDir::new("files");
+    let (old_private, old_public) = dir.pair("k1", algorithm);
+    let (new_private, new_public) = dir.pair("k2", algorithm);
     let mut settings = asymmetric_settings(algorithm, &old_private);
     settings.jwt.public_key_files = vec![old_public.clone()];
     let system = spawn_system_with(settings).await;
@@ -539,7 +540,6 @@ async fn configured_public_keys_rotate_on_reload() {
     SioClient::connect_with_auth(&system.socket_url, &new_token)
         .await
         .expect("still the same keys");
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
 
 const NEW_SECRET: &str = "rotated-shared-key-for-the-cross-service-tests-9876";

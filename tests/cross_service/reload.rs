@@ -134,7 +134,7 @@ impl Running {
 
 #[tokio::test]
 async fn sighup_puts_new_key_files_in_use_and_keeps_the_sockets() {
-    let dir = crate::keys::key_dir("sighup");
+    let dir = crate::keys::KeyDir::new("sighup");
     write(&dir.join("current.key"), &format!("{OLD_KEY}\n"));
     write(&dir.join("app.toml"), &config(&dir, None));
     let mut running = Running::start(&dir).await;
@@ -206,15 +206,14 @@ async fn sighup_puts_new_key_files_in_use_and_keeps_the_sockets() {
         "through two reloads"
     );
     let _ = running.child.kill().await;
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
 
 /// `cargo run` with a key pair: the all-in-one points its socket server at its
 /// own web-frontend's JWK Set, and a login gets a socket.
 #[tokio::test]
 async fn the_all_in_one_binary_runs_with_a_key_pair() {
-    let dir = crate::keys::key_dir("all-in-one");
-    let (private, _) = crate::keys::keypair(&dir, "signing", claims::Algorithm::EdDSA);
+    let dir = crate::keys::KeyDir::new("all-in-one");
+    let (private, _) = dir.pair("signing", claims::Algorithm::EdDSA);
     write(
         &dir.join("app.toml"),
         &format!("[jwt]\nalgorithm = \"EdDSA\"\nprivate_key_file = {private:?}\n"),
@@ -229,5 +228,4 @@ async fn the_all_in_one_binary_runs_with_a_key_pair() {
         .await
         .expect("accepted");
     assert_eq!(socket.welcome(), json!({ "username": "gonzalo" }));
-    std::fs::remove_dir_all(&dir).expect("cleaned up");
 }
