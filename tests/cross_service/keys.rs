@@ -58,6 +58,21 @@ impl Drop for KeyDir {
     }
 }
 
+/// Polls a handshake with `token` until it is refused with `not valid token`
+/// (a key retired by a fetch or a clock), within `within`.
+async fn refused_within(system: &TestSystem, token: &str, within: Duration, what: &str) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let refusal =
+            SioClient::refusal_with_auth(&system.socket_url, Some(json!({ "token": token }))).await;
+        if refusal.as_deref().ok() == Some("not valid token") {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Reloads the web-frontend (as SIGHUP does) signing with `private`, with
 /// `published` in its JWK Set beside it; the settings now in use.
 fn switch_signing(system: &TestSystem, private: &Path, published: &[PathBuf]) -> Settings {
@@ -451,20 +466,13 @@ async fn a_key_pair_rotation_keeps_sockets_and_retires_the_old_key() {
     next.jwt.public_key_files = Vec::new();
     system.web_keys.reload(&next).expect("reloads");
     assert_eq!(kids(&jwks(&system).await), vec![new_kid]);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let refusal =
-            SioClient::refusal_with_auth(&system.socket_url, Some(json!({ "token": old_token })))
-                .await;
-        if refusal.as_deref().ok() == Some("not valid token") {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the retired key still works after 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    refused_within(
+        &system,
+        &old_token,
+        Duration::from_secs(10),
+        "the retired key still works after 10 s",
+    )
+    .await;
     old_socket
         .emit("message", json!("still here"))
         .await
@@ -605,20 +613,13 @@ async fn a_shared_secret_rotation_keeps_sockets_and_ends_the_old_key_on_time() {
         .expect("accepted");
 
     // After the overlap: refused, though the token itself has not expired.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let refusal =
-            SioClient::refusal_with_auth(&system.socket_url, Some(json!({ "token": old_token })))
-                .await;
-        if refusal.as_deref().ok() == Some("not valid token") {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the previous secret still works 10 s after its end"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    refused_within(
+        &system,
+        &old_token,
+        Duration::from_secs(10),
+        "the previous secret still works 10 s after its end",
+    )
+    .await;
     assert!(claims::unix_now() >= until, "not before its end");
     SioClient::connect_with_auth(&system.socket_url, &new_token)
         .await
