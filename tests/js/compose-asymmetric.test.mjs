@@ -17,6 +17,8 @@ import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
 import * as jose from 'jose';
 import { io } from 'socket.io-client';
+import * as support from './compose-support.mjs';
+import { nextEvent } from './compose-support.mjs';
 
 const { WEB_URL, SOCKET_URL, COMPOSE } = process.env;
 for (const [name, value] of Object.entries({ WEB_URL, SOCKET_URL, COMPOSE })) {
@@ -28,39 +30,13 @@ const composeLogs = (service) =>
   execSync(`${COMPOSE} logs --no-color ${service}`, { stdio: ['ignore', 'pipe', 'inherit'] }).toString();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function logIn(username, password) {
-  const response = await fetch(`${WEB_URL}/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password }),
-  });
-  assert.equal(response.status, 303, 'login redirects');
-  const cookie = response.headers.get('set-cookie');
-  assert.ok(cookie, 'a session cookie');
-  return cookie.split(';')[0];
-}
-
-async function fetchToken(cookie) {
-  const response = await fetch(`${WEB_URL}/getIoConnectionToken`, { headers: { cookie } });
-  assert.equal(response.status, 200, 'a token');
-  return response.json();
-}
+const logIn = (username, password) => support.logIn(WEB_URL, username, password);
+const fetchToken = async (cookie) => (await support.fetchToken(WEB_URL, cookie)).token;
 
 async function jwks() {
   const response = await fetch(`${WEB_URL}/.well-known/jwks.json`);
   assert.equal(response.status, 200, 'the JWK Set');
   return response.json();
-}
-
-function nextEvent(socket, event, ms = 20_000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
-    socket.once(event, (data) => {
-      clearTimeout(timer);
-      resolve(data);
-    });
-  });
 }
 
 // A socket whose `auth` callback fetches a fresh token each time (pushed on `tokens`).

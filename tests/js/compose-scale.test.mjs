@@ -18,6 +18,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
 import { io } from 'socket.io-client';
+import * as support from './compose-support.mjs';
 
 const { WEB_URL, SOCKET_URL, WEB_NODE_URLS, SOCKET_NODE_URLS, RESTART_REDIS } = process.env;
 for (const [name, value] of Object.entries({ WEB_URL, SOCKET_URL, WEB_NODE_URLS, SOCKET_NODE_URLS, RESTART_REDIS })) {
@@ -30,25 +31,9 @@ assert.equal(socketNodes.length, 2, 'SOCKET_NODE_URLS names two nodes');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function logIn(base = WEB_URL) {
-  const response = await fetch(`${base}/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: base },
-    body: new URLSearchParams({ username: 'gonzalo', password: 'password' }),
-  });
-  assert.equal(response.status, 303, `login through ${base} redirects`);
-  const cookie = response.headers.get('set-cookie');
-  assert.ok(cookie, 'a session cookie');
-  return cookie.split(';')[0];
-}
-
+const logIn = (base = WEB_URL) => support.logIn(base);
 /** A token for the session, and the node that issued it (the lb's X-Upstream). */
-async function fetchToken(cookie, base = WEB_URL) {
-  const response = await fetch(`${base}/getIoConnectionToken`, { headers: { cookie } });
-  assert.equal(response.status, 200, `a token from ${base}`);
-  return { token: await response.json(), upstream: response.headers.get('x-upstream') };
-}
+const fetchToken = (cookie, base = WEB_URL) => support.fetchToken(base, cookie);
 
 function claims(token) {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());

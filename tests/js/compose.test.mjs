@@ -11,34 +11,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
 import { io } from 'socket.io-client';
+import * as support from './compose-support.mjs';
+import { nextEvent } from './compose-support.mjs';
 
 const { WEB_URL, SOCKET_URL, STOP_SOCKET_SERVER, START_SOCKET_SERVER } = process.env;
 for (const [name, value] of Object.entries({ WEB_URL, SOCKET_URL, STOP_SOCKET_SERVER, START_SOCKET_SERVER })) {
   if (!value) throw new Error(`compose.test.mjs: ${name} is not set`);
 }
 
-async function logIn(username, password) {
-  const response = await fetch(`${WEB_URL}/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password }),
-  });
-  assert.equal(response.status, 303, 'login redirects');
-  const cookie = response.headers.get('set-cookie');
-  assert.ok(cookie, 'a session cookie');
-  return cookie.split(';')[0];
-}
-
-function nextEvent(socket, event, ms = 20_000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
-    socket.once(event, (data) => {
-      clearTimeout(timer);
-      resolve(data);
-    });
-  });
-}
+const logIn = (username, password) => support.logIn(WEB_URL, username, password);
 
 test('log in, connect, welcome; the socket server restarts and the client comes back with a fresh token', { timeout: 90_000 }, async () => {
   assert.equal((await fetch(`${WEB_URL}/healthz`)).status, 200);
