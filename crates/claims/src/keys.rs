@@ -16,7 +16,6 @@ use jsonwebtoken::jwk::{
     KeyAlgorithm, KeyOperations, OctetKeyPairParameters, PublicKeyUse, ThumbprintHash,
 };
 use jsonwebtoken::{DecodingKey, EncodingKey};
-use secrecy::{ExposeSecret as _, SecretBox};
 use serde::Deserialize;
 
 use crate::{KeyError, MIN_SECRET_BYTES, jws};
@@ -65,9 +64,10 @@ impl fmt::Display for Algorithm {
 
 const KEY_ID_LABEL: &[u8] = b"authbridge key id v1";
 
-/// A shared HS256 secret, checked and ready to sign and verify.
+/// A shared HS256 secret, checked and ready to sign and verify (the secret
+/// itself lives only inside the keyed HMAC state and jsonwebtoken's key).
+#[derive(Clone)]
 pub struct SharedKey {
-    secret: SecretBox<[u8]>,
     encoding: EncodingKey,
     mac: jws::MacKey,
     id: String,
@@ -78,12 +78,6 @@ impl fmt::Debug for SharedKey {
         f.debug_struct("SharedKey")
             .field("id", &self.id)
             .finish_non_exhaustive()
-    }
-}
-
-impl Clone for SharedKey {
-    fn clone(&self) -> Self {
-        Self::build(self.secret.expose_secret())
     }
 }
 
@@ -104,7 +98,6 @@ impl SharedKey {
         let mac = jws::MacKey::new(secret);
         let id = URL_SAFE_NO_PAD.encode(&mac.tag(KEY_ID_LABEL)[..12]);
         Self {
-            secret: SecretBox::new(secret.into()),
             // HS256 takes a key of any length; the length was checked above.
             encoding: EncodingKey::from_secret(secret).unwrap_or_else(|_| unreachable!()),
             mac,
