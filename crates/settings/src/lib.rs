@@ -250,7 +250,17 @@ impl Settings {
     /// The checks serde cannot express. Each error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(secret) = &self.jwt.secret {
-            check_secret(secret, self.jwt.secret_file.as_deref())?;
+            check_secret(
+                secret,
+                KeySource {
+                    key: "jwt.secret",
+                    file: self
+                        .jwt
+                        .secret_file
+                        .as_deref()
+                        .map(|f| ("jwt.secret_file", f)),
+                },
+            )?;
         }
         self.validate_keys()?;
         if self.jwt.ttl_secs == 0 {
@@ -394,7 +404,16 @@ impl Settings {
             }
             match (&jwt.previous_secret, &jwt.previous_secret_valid_until) {
                 (Some(previous), Some(until)) => {
-                    check_previous_secret(previous, jwt.previous_secret_file.as_deref())?;
+                    check_secret(
+                        previous,
+                        KeySource {
+                            key: "jwt.previous_secret",
+                            file: jwt
+                                .previous_secret_file
+                                .as_deref()
+                                .map(|f| ("jwt.previous_secret_file", f)),
+                        },
+                    )?;
                     parse_valid_until(until)?;
                     if jwt
                         .secret
@@ -423,7 +442,13 @@ impl Settings {
             }
         }
         if let Some(secret) = &self.web.session_secret {
-            check_named_secret("web.session_secret", secret)?;
+            check_secret(
+                secret,
+                KeySource {
+                    key: "web.session_secret",
+                    file: None,
+                },
+            )?;
         }
         Ok(())
     }
@@ -541,9 +566,17 @@ impl Settings {
     }
 }
 
-/// The rules every key meets, wherever it came from; `file`: it was read from
-/// there (`jwt.secret_file`), which the refusal then names.
-fn check_secret(secret: &SecretString, file: Option<&std::path::Path>) -> Result<(), ConfigError> {
+/// Where a key was configured: its key, and the file it was read from (whose
+/// own key, e.g. `jwt.secret_file`, the refusal then names).
+struct KeySource<'a> {
+    key: &'static str,
+    file: Option<(&'static str, &'a std::path::Path)>,
+}
+
+/// The rules every key meets, wherever it came from (`jwt.secret`,
+/// `jwt.previous_secret`, `web.session_secret`, or their files). The
+/// message for `jwt.secret` itself is the contract's, naming its variable.
+fn check_secret(secret: &SecretString, source: KeySource<'_>) -> Result<(), ConfigError> {
     let key = secret.expose_secret();
     let fault = if key.len() < claims::MIN_SECRET_BYTES {
         format!(
@@ -556,12 +589,15 @@ fn check_secret(secret: &SecretString, file: Option<&std::path::Path>) -> Result
     } else {
         return Ok(());
     };
-    Err(match file {
-        Some(path) => ConfigError::invalid(
-            "jwt.secret_file",
-            format!("the key in {} {fault}", path.display()),
-        ),
-        None => ConfigError::BadSecret(fault),
+    Err(match source {
+        KeySource {
+            file: Some((file_key, path)),
+            ..
+        } => ConfigError::invalid(file_key, format!("the key in {} {fault}", path.display())),
+        KeySource {
+            key: "jwt.secret", ..
+        } => ConfigError::BadSecret(fault),
+        KeySource { key, .. } => ConfigError::invalid(key, fault),
     })
 }
 
@@ -601,39 +637,6 @@ const KNOWN_EXAMPLE_KEYS: &[&str] = &[
     "00000000000000000000000000000000",
     "0123456789abcdef0123456789abcdef",
 ];
-
-/// The rules of a key configured under `key` (not `jwt.secret`, whose
-/// messages the contract fixes).
-fn check_named_secret(key: &'static str, secret: &SecretString) -> Result<(), ConfigError> {
-    let value = secret.expose_secret();
-    if value.len() < claims::MIN_SECRET_BYTES {
-        return Err(ConfigError::invalid(
-            key,
-            format!(
-                "must be at least {} bytes, it has {}",
-                claims::MIN_SECRET_BYTES,
-                value.len()
-            ),
-        ));
-    }
-    match weak_key(value) {
-        Some(reason) => Err(ConfigError::invalid(key, reason)),
-        None => Ok(()),
-    }
-}
-
-fn check_previous_secret(
-    secret: &SecretString,
-    file: Option<&std::path::Path>,
-) -> Result<(), ConfigError> {
-    check_named_secret("jwt.previous_secret", secret).map_err(|error| match (file, error) {
-        (Some(path), ConfigError::Invalid { reason, .. }) => ConfigError::invalid(
-            "jwt.previous_secret_file",
-            format!("the key in {} {reason}", path.display()),
-        ),
-        (_, error) => error,
-    })
-}
 
 /// `jwt.previous_secret_valid_until`, RFC 3339, as seconds since the Unix epoch.
 pub fn parse_valid_until(value: &str) -> Result<i64, ConfigError> {
