@@ -31,6 +31,8 @@ pub(crate) struct Keys {
 struct Jwks {
     body: String,
     etag: EntityTag,
+    /// The published keys' ids, signing key first (for the log line).
+    kids: Vec<String>,
 }
 
 impl Keys {
@@ -49,11 +51,12 @@ impl Keys {
                     }
                 }
                 let body = claims::jwks_document(&keys);
-                // The kids name the keys: the same set, the same tag.
-                let kids: Vec<&str> = keys.iter().map(PublicKey::kid).collect();
+                let kids: Vec<String> = keys.iter().map(|key| key.kid().to_owned()).collect();
                 Some(Jwks {
+                    // The kids name the keys: the same set, the same tag.
                     etag: EntityTag::new_strong(kids.join(".")),
                     body,
+                    kids,
                 })
             }
         };
@@ -67,20 +70,15 @@ impl Keys {
     /// For the log line of a (re)load: the algorithm and the kids.
     pub(crate) fn describe(&self) -> String {
         match (&self.jwks, self.issuer.kid()) {
-            (Some(_), Some(kid)) => format!(
-                "signing with kid {kid}; publishing {}",
-                self.published_kids()
-            ),
+            (Some(jwks), Some(kid)) => {
+                format!(
+                    "signing with kid {kid}; publishing {}",
+                    jwks.kids.join(", ")
+                )
+            }
             (None, Some(kid)) => format!("signing with the shared secret, kid {kid}"),
             (_, None) => "signing with the shared secret".to_owned(),
         }
-    }
-
-    fn published_kids(&self) -> String {
-        self.jwks
-            .as_ref()
-            .map(|jwks| jwks.etag.tag().replace('.', ", "))
-            .unwrap_or_default()
     }
 }
 
