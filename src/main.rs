@@ -32,9 +32,9 @@ async fn run() -> anyhow::Result<()> {
              (set APP_JWT__SECRET to keep tokens and sessions valid across restarts)"
         );
     }
-    // Both ports first: each service learns where the other really is.
+    // The web port first: with a key pair and no public keys configured, the
+    // socket server reads the JWK Set there (port 0 is only known once bound).
     let web_listener = bind("web.addr", &settings.web.addr)?;
-    let socket_listener = bind("socket.addr", &settings.socket.addr)?;
     let mut socket_settings = settings.clone();
     if settings.jwt.algorithm.is_asymmetric()
         && settings.jwt.public_key_files.is_empty()
@@ -45,10 +45,9 @@ async fn run() -> anyhow::Result<()> {
             web_listener.local_addr()?
         ));
     }
-    // The socket server first: it accepts before the web-frontend's
-    // revocation channel first reaches for it.
-    let socket =
-        socket_server::Application::build_with_listener(&socket_settings, socket_listener).await?;
+    // The socket server first (its own listener, with its own backlog): it
+    // accepts before the web-frontend's revocation channel first reaches for it.
+    let socket = socket_server::Application::build(&socket_settings).await?;
     let web = web_frontend::Application::build_with_listener(&settings, web_listener).await?;
     let (web_keys, socket_keys) = (web.keys(), socket.keys());
     settings::reload_keys_on_sighup("authbridge", move |settings| {
@@ -74,6 +73,7 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Binds as `web_frontend::Application::build` would.
 fn bind(key: &'static str, addr: &str) -> anyhow::Result<std::net::TcpListener> {
     let addr = settings::resolve_addr(key, addr)?;
     std::net::TcpListener::bind(addr)
