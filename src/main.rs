@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let mut settings = Settings::load()?;
-    settings::telemetry::init(settings.log.format);
+    service::telemetry::init(settings.log.format);
     if !settings.jwt.algorithm.is_asymmetric() && settings.jwt.secret.is_none() {
         settings.jwt.secret = Some(SecretString::from(web_frontend::users::generate_secret()));
         // The key itself is never printed.
@@ -50,7 +50,7 @@ async fn run() -> anyhow::Result<()> {
     let socket = socket_server::Application::build(&socket_settings).await?;
     let web = web_frontend::Application::build_with_listener(&settings, web_listener).await?;
     let (web_keys, socket_keys) = (web.keys(), socket.keys());
-    settings::reload_keys_on_sighup("authbridge", move |settings| {
+    service::reload_keys_on_sighup("authbridge", move |settings| {
         let web = web_keys.reload(settings)?;
         let socket = socket_keys.reload(settings)?;
         Ok(format!("web-frontend {web}; socket-server {socket}"))
@@ -66,7 +66,7 @@ async fn run() -> anyhow::Result<()> {
     let web = web.run_until(until_stopped());
     let socket = socket.run_until(until_stopped());
     tokio::spawn(async move {
-        settings::shutdown_signal().await;
+        service::shutdown_signal().await;
         let _ = stop.send(());
     });
     tokio::try_join!(web, socket)?;

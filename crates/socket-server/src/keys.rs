@@ -225,14 +225,14 @@ impl KeyRing {
     /// `authbridge_jwks_fetches_total{result}` (with a JWK Set).
     pub(crate) fn render_metrics(&self, out: &mut String) {
         let Some(jwks) = &self.0.jwks else { return };
-        settings::metrics::family(
+        service::metrics::family(
             out,
             "authbridge_jwks_fetches_total",
             "counter",
             "Fetches of the web-frontend's JWK Set, by result.",
         );
         for (result, counter) in [("ok", &jwks.fetches_ok), ("failed", &jwks.fetches_failed)] {
-            settings::metrics::sample(
+            service::metrics::sample(
                 out,
                 "authbridge_jwks_fetches_total",
                 &[("result", result)],
@@ -298,9 +298,9 @@ impl Sources {
 
 fn configured_keys(settings: &Settings) -> Result<KeySet, ConfigError> {
     match settings.jwt.algorithm {
-        Algorithm::HS256 => settings.shared_key_set(),
+        Algorithm::HS256 => service::keys::shared_key_set(settings),
         algorithm => {
-            let keys = settings.public_keys()?;
+            let keys = service::keys::public_keys(settings)?;
             KeySet::public(algorithm, keys)
                 .map_err(|error| ConfigError::invalid("jwt.public_key_files", error.to_string()))
         }

@@ -163,7 +163,7 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(settings::shutdown_signal()).await
+        self.run_until(service::shutdown_signal()).await
     }
 
     /// Serves until `shutdown` completes. Then it stops accepting, and closes
@@ -175,7 +175,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        settings::announce_listening(self.local_addr);
+        service::announce_listening(self.local_addr);
         let (stop_accepting, stopped) = tokio::sync::watch::channel(false);
         let mut serve = tokio::spawn(serve::serve(self.listener, self.router, stopped));
         tokio::select! {

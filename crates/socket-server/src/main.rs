@@ -62,10 +62,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 async fn serve() -> anyhow::Result<()> {
     let settings = Settings::load()?;
-    settings::telemetry::init(settings.log.format);
+    service::telemetry::init(settings.log.format);
     let app = Application::build(&settings).await?;
     let keys = app.keys();
-    settings::reload_keys_on_sighup("socket-server", move |settings| keys.reload(settings));
+    service::reload_keys_on_sighup("socket-server", move |settings| keys.reload(settings));
     app.run_until_stopped().await?;
     Ok(())
 }
@@ -73,5 +73,5 @@ async fn serve() -> anyhow::Result<()> {
 fn healthcheck() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     let addr = settings::resolve_addr("socket.addr", &settings.socket.addr)?;
-    settings::health::probe(addr).map_err(|error| anyhow::anyhow!("unhealthy: {error}"))
+    service::health::probe(addr).map_err(|error| anyhow::anyhow!("unhealthy: {error}"))
 }

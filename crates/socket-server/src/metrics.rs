@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use settings::metrics::{CONTENT_TYPE, family, sample};
+use service::metrics::{CONTENT_TYPE, family, sample};
 
 use crate::backplane::Readiness;
 
@@ -142,7 +142,7 @@ impl Metrics {
             get(&self.messages_relayed_locally),
         );
         if readiness.scaled_mode() {
-            settings::metrics::redis_up(&mut out, readiness.redis_up());
+            service::metrics::redis_up(&mut out, readiness.redis_up());
         }
         out
     }

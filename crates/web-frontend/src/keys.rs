@@ -40,12 +40,12 @@ impl Keys {
     /// the start: a reload changes keys, never the lifetime or audience that
     /// revocations were sized for).
     fn build(token_settings: &TokenSettings, settings: &Settings) -> Result<Self, ConfigError> {
-        let signing = settings.signing_key()?;
+        let signing = service::keys::signing_key(settings)?;
         let jwks = match &signing {
             SigningKey::Shared { .. } => None,
             SigningKey::Private(private) => {
                 let mut keys: Vec<PublicKey> = vec![private.public().clone()];
-                for key in settings.public_keys()? {
+                for key in service::keys::public_keys(settings)? {
                     if !keys.contains(&key) {
                         keys.push(key);
                     }

@@ -177,7 +177,7 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(settings::shutdown_signal()).await
+        self.run_until(service::shutdown_signal()).await
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets the
@@ -187,7 +187,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let handle = self.server.handle();
-        settings::announce_listening(self.local_addr);
+        service::announce_listening(self.local_addr);
         let server = tokio::spawn(self.server);
         tokio::select! {
             result = server => return result.unwrap_or_else(|join| Err(std::io::Error::other(join))),

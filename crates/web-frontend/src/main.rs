@@ -53,10 +53,10 @@ async fn main() -> ExitCode {
 
 async fn serve() -> anyhow::Result<()> {
     let settings = Settings::load()?;
-    settings::telemetry::init(settings.log.format);
+    service::telemetry::init(settings.log.format);
     let app = Application::build(&settings).await?;
     let keys = app.keys();
-    settings::reload_keys_on_sighup("web-frontend", move |settings| keys.reload(settings));
+    service::reload_keys_on_sighup("web-frontend", move |settings| keys.reload(settings));
     app.run_until_stopped().await?;
     Ok(())
 }
@@ -64,7 +64,7 @@ async fn serve() -> anyhow::Result<()> {
 fn healthcheck() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     let addr = settings::resolve_addr("web.addr", &settings.web.addr)?;
-    settings::health::probe(addr).map_err(|error| anyhow::anyhow!("unhealthy: {error}"))
+    service::health::probe(addr).map_err(|error| anyhow::anyhow!("unhealthy: {error}"))
 }
 
 fn hash_password() -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::{HttpResponse, web};
-use settings::metrics::{CONTENT_TYPE, family, sample, single};
+use service::metrics::{CONTENT_TYPE, family, sample, single};
 
 use crate::AppState;
 
@@ -99,7 +99,7 @@ impl Metrics {
 pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut out = state.metrics.render();
     if let Some(redis) = &state.redis {
-        settings::metrics::redis_up(&mut out, redis.is_up());
+        service::metrics::redis_up(&mut out, redis.is_up());
     }
     HttpResponse::Ok().content_type(CONTENT_TYPE).body(out)
 }

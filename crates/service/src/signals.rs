@@ -1,21 +1,6 @@
-//! The start and stop of a service: its `listening on` line, and the signals that stop it.
+//! The signals a service obeys: SIGINT/SIGTERM stop it, SIGHUP reloads its keys.
 
-use std::io::Write as _;
-use std::net::SocketAddr;
-
-/// Prints the contract's `listening on http://ADDR` line, alone on stdout, once
-/// the listener is bound (connections queue from then on). Scripts and tests
-/// wait for this line instead of sleeping.
-#[allow(
-    clippy::print_stdout,
-    reason = "the contract fixes this line on stdout"
-)]
-pub fn announce_listening(addr: SocketAddr) {
-    // `println!` (not a raw handle) so that test harnesses capture it; stdout
-    // is line-buffered, and the flush makes sure a pipe sees it at once.
-    println!("listening on http://{addr}");
-    let _ = std::io::stdout().flush();
-}
+use settings::{ConfigError, Settings};
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd, Kubernetes).
 pub async fn shutdown_signal() {
@@ -45,7 +30,7 @@ pub async fn shutdown_signal() {
 /// logged in one line and the keys in use stay. A task on the current runtime.
 pub fn reload_keys_on_sighup<F>(service: &'static str, reload: F)
 where
-    F: Fn(&crate::Settings) -> Result<String, crate::ConfigError> + Send + 'static,
+    F: Fn(&Settings) -> Result<String, ConfigError> + Send + 'static,
 {
     #[cfg(unix)]
     tokio::spawn(async move {
@@ -55,7 +40,7 @@ where
             return;
         };
         while hangups.recv().await.is_some() {
-            match crate::Settings::load().and_then(|settings| reload(&settings)) {
+            match Settings::load().and_then(|settings| reload(&settings)) {
                 Ok(in_use) => tracing::info!("{service}: keys reloaded: {in_use}"),
                 Err(error) => {
                     tracing::error!("{service}: reload refused, the keys in use stay: {error}");

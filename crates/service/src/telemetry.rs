@@ -3,13 +3,14 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::LogFormat;
+use settings::LogFormat;
 
 /// The Socket.IO libraries log whole packets at `trace` — a handshake's token
 /// among them. Whatever `RUST_LOG` asks, they log at `debug` at most: no token
 /// reaches a log.
 const NEVER_TRACE: [&str; 2] = ["socketioxide=debug", "engineioxide=debug"];
 
+/// Installs the subscriber once per process (a second call keeps the first).
 pub fn init(format: LogFormat) {
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     for directive in NEVER_TRACE {
