@@ -3,32 +3,10 @@
 use std::sync::Arc;
 
 use claims::VerifyError;
-use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 
-use crate::AppState;
-
-/// Who a socket belongs to, from its verified token. Kept in the socket's
-/// extensions; small on purpose (the raw token is not kept).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Identity {
-    pub(crate) username: Arc<str>,
-    /// The token's `exp`, seconds since the Unix epoch: the socket lives until
-    /// then (+ leeway) unless a `reauth` moves it.
-    pub(crate) expires_at: i64,
-    /// The token's `sid`: logging out of that session ends the socket.
-    pub(crate) session_id: Option<Arc<str>>,
-}
-
-impl Identity {
-    fn from_claims(claims: claims::VerifiedClaims) -> Self {
-        Self {
-            username: Arc::from(claims.username),
-            expires_at: claims.expires_at,
-            session_id: claims.session_id.map(Arc::from),
-        }
-    }
-}
+use crate::identity::Identity;
+use crate::state::AppState;
 
 /// A refused token. `Display` is what the client sees (`connect_error`, or
 /// the `reauth` ack's `error`).
@@ -75,8 +53,8 @@ pub(crate) async fn check_token(state: &AppState, token: &str) -> Result<Identit
 
 /// Reads the token (the `auth` payload first, then the `token` query parameter
 /// of the article's client), verifies it and keeps the identity on the socket.
-pub(crate) async fn authenticate<A: Adapter>(
-    socket: SocketRef<A>,
+pub(crate) async fn authenticate(
+    socket: SocketRef,
     State(state): State<Arc<AppState>>,
     TryData(auth): TryData<serde_json::Value>,
 ) -> Result<(), AuthError> {

@@ -4,25 +4,24 @@ use std::sync::Arc;
 
 use serde_json::json;
 use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler as _;
 
 use crate::auth::{AuthError, authenticate, check_token, token_from_auth};
+use crate::identity::Identity;
 use crate::relay::Queued;
-use crate::revocations::session_room;
-use crate::{AppState, Identity};
+use crate::state::AppState;
+use crate::targets::{session_room, user_room};
 
-/// The whole socket surface: the auth middleware, then the events of an
-/// authenticated socket. The handlers are generic over the adapter; the Redis
-/// adapter of the scaled mode registers the same ones once Redis answers
-/// ([`crate::backplane::run`]).
+/// The whole socket surface, for both modes: the auth middleware, then the
+/// events of an authenticated socket. What crosses nodes goes through the
+/// backplane, never through the Socket.IO adapter (the in-memory one).
 pub(crate) fn register(io: &SocketIo) {
     io.ns("/", on_connect.with(authenticate));
 }
 
-pub(crate) async fn on_connect<A: Adapter>(
-    socket: SocketRef<A>,
+async fn on_connect(
+    socket: SocketRef,
     State(state): State<Arc<AppState>>,
     Extension(identity): Extension<Identity>,
 ) {
@@ -43,7 +42,7 @@ pub(crate) async fn on_connect<A: Adapter>(
     socket.on_disconnect(forget_deadline);
 }
 
-async fn forget_deadline<A: Adapter>(socket: SocketRef<A>, State(state): State<Arc<AppState>>) {
+async fn forget_deadline(socket: SocketRef, State(state): State<Arc<AppState>>) {
     state.expiry.cancel(socket.id);
     // The user's place back at once (it would also come back when the socket is dropped).
     socket.extensions.remove::<Arc<crate::limits::Slot>>();
@@ -53,11 +52,6 @@ async fn forget_deadline<A: Adapter>(socket: SocketRef<A>, State(state): State<A
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// The room holding every socket of one user.
-pub(crate) fn user_room(username: &str) -> String {
-    format!("user:{username}")
-}
-
 /// The text was queued for the ordered broadcast by its extractor
 /// ([`crate::relay::Queued`]), in arrival order; nothing is left to do here.
 async fn relay_message(_: Queued) {}
@@ -65,12 +59,12 @@ async fn relay_message(_: Queued) {}
 /// In-band refresh: a fresh token of the same user moves the socket's
 /// deadline (and its session) without a reconnection. Anything else changes
 /// nothing and is answered with the refusal.
-async fn reauth<A: Adapter>(
-    socket: SocketRef<A>,
+async fn reauth(
+    socket: SocketRef,
     State(state): State<Arc<AppState>>,
     Extension(current): Extension<Identity>,
     TryData(payload): TryData<serde_json::Value>,
-    ack: AckSender<A>,
+    ack: AckSender,
 ) {
     let result = match token_from_auth(payload.as_ref().ok()) {
         None => Err(AuthError::Missing),

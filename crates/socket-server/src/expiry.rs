@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
 use socketioxide::socket::Sid;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -14,7 +13,7 @@ use tokio_util::time::DelayQueue;
 
 use std::sync::Arc;
 
-use crate::Identity;
+use crate::identity::Identity;
 use crate::metrics::Metrics;
 
 enum Command {
@@ -76,7 +75,7 @@ fn instant_at(deadline: i64) -> Instant {
 
 impl ExpiryTask {
     /// Runs until every [`ExpiryScheduler`] is gone.
-    pub(crate) async fn run<A: Adapter>(mut self, io: SocketIo<A>) {
+    pub(crate) async fn run(mut self, io: SocketIo) {
         let mut deadlines = DelayQueue::new();
         let mut keys = HashMap::new();
         loop {
@@ -104,7 +103,7 @@ impl ExpiryTask {
         }
     }
 
-    fn expire<A: Adapter>(&self, io: &SocketIo<A>, socket: Sid) {
+    fn expire(&self, io: &SocketIo, socket: Sid) {
         // `of`: after a shutdown closed the namespace there is nothing to expire.
         let Some(socket) = io.of("/").and_then(|ns| ns.get_socket(socket)) else {
             return;

@@ -3,8 +3,12 @@
 
 mod auth;
 mod backplane;
+mod bus;
+mod error;
 mod events;
 mod expiry;
+mod http;
+mod identity;
 mod keys;
 mod limits;
 mod metrics;
@@ -13,51 +17,33 @@ mod relay;
 mod revocations;
 mod serve;
 mod slim;
+mod state;
+mod targets;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse as _;
-use axum::routing::{get, post};
-use backplane::Readiness;
-use secrecy::ExposeSecret as _;
 use settings::Settings;
-use socketioxide::adapter::Adapter;
-use socketioxide::layer::SocketIoLayer;
-use socketioxide::{SocketIo, SocketIoBuilder};
+use socketioxide::SocketIo;
 use tokio::net::{TcpListener, TcpSocket};
 
-pub(crate) use auth::Identity;
+pub use error::BuildError;
 pub use keys::KeyRing;
 
-/// What every handler shares.
-#[derive(Debug)]
-pub(crate) struct AppState {
-    /// What tokens are checked with (swapped on reload and JWK Set fetches).
-    pub(crate) keys: KeyRing,
-    pub(crate) revocations: Arc<revocations::RevocationList>,
-    pub(crate) expiry: expiry::ExpiryScheduler,
-    pub(crate) relay: relay::RelayQueue,
-    pub(crate) metrics: Arc<metrics::Metrics>,
-    /// Sockets per user on this node (`socket.max_connections_per_user`).
-    pub(crate) limits: limits::ConnectionLimits,
-}
+use crate::backplane::Backplane;
+use crate::revocations::{RevocationList, Revoker};
+use crate::state::AppState;
 
 /// A bound, not yet running socket-server.
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
-    /// Closes every Engine.IO transport (the adapter's type is erased here).
-    close_transports: futures_util::future::BoxFuture<'static, ()>,
-    /// The expiry wheel, the relay broadcaster and (scaled mode) the Redis
-    /// watch: they hold the `SocketIo` handle, so they are stopped with the
-    /// server (else they would keep it alive).
+    /// Closes every Engine.IO transport at shutdown.
+    io: SocketIo,
+    /// The expiry wheel, the relay and the backplane's tasks.
     tasks: Vec<tokio::task::JoinHandle<()>>,
     keys: KeyRing,
 }
@@ -80,11 +66,11 @@ const LISTEN_BACKLOG: u32 = 1024;
 impl Application {
     /// Checks the settings, binds `socket.addr` and builds every route. Nothing
     /// is served until [`Application::run_until`].
-    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+    pub async fn build(settings: &Settings) -> Result<Self, BuildError> {
         let addr = settings::resolve_addr("socket.addr", &settings.socket.addr)?;
-        let listener =
-            bind(addr).with_context(|| format!("socket.addr: cannot listen on {addr}"))?;
-        Self::build_with_listener(settings, listener.into_std()?).await
+        let listener = bind(addr).map_err(|source| BuildError::Bind { addr, source })?;
+        let listener = listener.into_std().map_err(BuildError::Listener)?;
+        Self::build_with_listener(settings, listener).await
     }
 
     /// As [`Application::build`], on a listener bound by the caller
@@ -92,62 +78,58 @@ impl Application {
     pub async fn build_with_listener(
         settings: &Settings,
         listener: std::net::TcpListener,
-    ) -> anyhow::Result<Self> {
-        listener.set_nonblocking(true)?;
-        let listener = TcpListener::from_std(listener)?;
+    ) -> Result<Self, BuildError> {
+        listener
+            .set_nonblocking(true)
+            .map_err(BuildError::Listener)?;
+        let listener = TcpListener::from_std(listener).map_err(BuildError::Listener)?;
+        let local_addr = listener.local_addr().map_err(BuildError::Listener)?;
         let keys = KeyRing::from_settings(settings)?;
         tracing::info!("keys in use: {}", keys.describe());
-        let revocations = Arc::new(revocations::RevocationList::default());
+        let backplane = Backplane::from_settings(settings)?;
+        let revocations = Arc::new(RevocationList::default());
         let metrics = Arc::new(metrics::Metrics::default());
         let (expiry, expiry_task) = expiry::scheduler(settings.jwt.leeway_secs, metrics.clone());
         let (relay, relay_queue) = relay::queue();
-        let state = Arc::new(AppState {
+        let app = Arc::new(AppState {
             keys: keys.clone(),
             revocations: revocations.clone(),
             expiry,
             relay,
             metrics: metrics.clone(),
             limits: limits::ConnectionLimits::new(settings.socket.max_connections_per_user),
+            backplane: backplane.clone(),
         });
-        let parts = Parts {
-            listener,
-            settings,
-            keys,
-            revocations,
-            metrics,
-            expiry_task,
-            relay_queue,
+        let (layer, io) = configure(SocketIo::builder(), app.clone()).build_layer();
+        events::register(&io);
+        let revoker = Revoker {
+            keys: keys.clone(),
+            list: revocations,
+            io: io.clone(),
+            metrics: metrics.clone(),
         };
 
-        match &settings.redis.url {
-            None => {
-                let (layer, io) = configure(SocketIo::builder(), state).build_layer();
-                events::register(&io);
-                parts.assemble(layer, io, Arc::new(Readiness::embedded()), Vec::new())
-            }
-            Some(url) => {
-                let host = settings.redis.display_host().unwrap_or_default();
-                let driver = backplane::ResilientDriver::new(url.expose_secret())
-                    .map_err(|error| anyhow::anyhow!("redis.url: {error}"))?;
-                let (layer, io) = configure(
-                    SocketIo::builder().with_adapter::<backplane::RedisAdapter>(
-                        backplane::adapter(driver.clone()),
-                    ),
-                    state,
-                )
-                .build_layer();
-                let readiness = Arc::new(Readiness::scaled(host));
-                // Set up in the background: the node listens (answering 503)
-                // while Redis is away, and becomes ready when it answers.
-                let backplane = tokio::spawn(backplane::run(
-                    io.clone(),
-                    driver,
-                    parts.channel(&io),
-                    readiness.clone(),
-                ));
-                parts.assemble(layer, io, readiness, vec![backplane])
-            }
-        }
+        // The tasks hold the `SocketIo` handle: they are stopped with the
+        // server (else they would keep it alive).
+        let mut tasks = backplane.start(&io, revoker.clone());
+        tasks.extend(keys.spawn_refresher());
+        tasks.push(tokio::spawn(expiry_task.run(io.clone())));
+        tasks.push(tokio::spawn(relay::run(
+            io.clone(),
+            backplane,
+            relay_queue,
+            metrics,
+        )));
+        let router = http::routes(layer, app, revoker);
+        let router = origins::guard(router, &settings.socket.allowed_origins)?;
+        Ok(Application {
+            listener,
+            local_addr,
+            router,
+            io,
+            tasks,
+            keys,
+        })
     }
 
     /// The address really bound (port 0 in the settings becomes a real port).
@@ -187,7 +169,7 @@ impl Application {
         // stopped server through a pooled connection)...
         let _ = stop_accepting.send(true);
         // ...which, for long-polls, happens when their transport is closed here.
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.close_transports)
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.io.close())
             .await
             .is_err()
         {
@@ -207,8 +189,11 @@ impl Application {
     }
 }
 
-/// The Socket.IO settings of both modes.
-fn configure<A: Adapter>(builder: SocketIoBuilder<A>, state: Arc<AppState>) -> SocketIoBuilder<A> {
+/// The Socket.IO settings.
+fn configure(
+    builder: socketioxide::SocketIoBuilder,
+    state: Arc<AppState>,
+) -> socketioxide::SocketIoBuilder {
     builder
         .with_state(state)
         // As Node's socket.io (maxHttpBufferSize): a bound, and room enough
@@ -221,120 +206,6 @@ fn configure<A: Adapter>(builder: SocketIoBuilder<A>, state: Arc<AppState>) -> S
         .ws_read_buffer_size(1024)
         // An Engine.IO session that never sends its Socket.IO CONNECT is closed.
         .connect_timeout(std::time::Duration::from_secs(10))
-}
-
-/// What both modes build the same way, around their own adapter.
-struct Parts<'a> {
-    listener: TcpListener,
-    settings: &'a Settings,
-    keys: KeyRing,
-    revocations: Arc<revocations::RevocationList>,
-    metrics: Arc<metrics::Metrics>,
-    expiry_task: expiry::ExpiryTask,
-    relay_queue: tokio::sync::mpsc::Receiver<relay::Relay>,
-}
-
-impl Parts<'_> {
-    fn channel<A: Adapter>(&self, io: &SocketIo<A>) -> revocations::Channel<A> {
-        revocations::Channel {
-            keys: self.keys.clone(),
-            list: self.revocations.clone(),
-            io: io.clone(),
-            metrics: self.metrics.clone(),
-        }
-    }
-
-    fn assemble<A: Adapter>(
-        self,
-        layer: SocketIoLayer<A>,
-        io: SocketIo<A>,
-        readiness: Arc<Readiness>,
-        mut tasks: Vec<tokio::task::JoinHandle<()>>,
-    ) -> anyhow::Result<Application> {
-        let local_addr = self.listener.local_addr()?;
-        let channel = self.channel(&io);
-        tasks.extend(self.keys.spawn_refresher());
-        tasks.push(tokio::spawn(self.expiry_task.run(io.clone())));
-        tasks.push(tokio::spawn(relay::broadcast(
-            io.clone(),
-            self.relay_queue,
-            self.metrics.clone(),
-            readiness.clone(),
-        )));
-        let internal = Router::new()
-            .route("/internal/revocations", post(revocations::receive::<A>))
-            .layer(DefaultBodyLimit::max(claims::MAX_NOTICE_BYTES))
-            .with_state(channel);
-        let router = Router::new()
-            .route("/healthz", get(|| async { "ok" }))
-            .route(
-                "/readyz",
-                get(ready).with_state((readiness.clone(), self.keys.clone())),
-            )
-            .route(
-                "/metrics",
-                get(metrics::metrics).with_state((
-                    self.metrics.clone(),
-                    readiness.clone(),
-                    self.keys.clone(),
-                )),
-            )
-            .merge(internal)
-            .layer(layer)
-            .layer(axum::middleware::from_fn(slim::detach_parts))
-            .layer(axum::middleware::from_fn_with_state(
-                (readiness, self.keys.clone()),
-                refuse_until_ready,
-            ));
-        let router = origins::guard(router, &self.settings.socket.allowed_origins)?;
-        let closing = io.clone();
-        Ok(Application {
-            listener: self.listener,
-            local_addr,
-            router,
-            close_transports: Box::pin(async move { closing.close().await }),
-            tasks,
-            keys: self.keys,
-        })
-    }
-}
-
-/// `GET /readyz`: 200 when this node can serve sockets (in the scaled mode,
-/// once set up and while Redis answers; with a JWK Set, once it has been
-/// fetched), else 503 saying why.
-async fn ready(State((readiness, keys)): State<(Arc<Readiness>, KeyRing)>) -> (StatusCode, String) {
-    match keys.ready().err().or_else(|| readiness.not_ready_reason()) {
-        None => (StatusCode::OK, "ready".into()),
-        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
-    }
-}
-
-/// While the scaled mode is not set up (Redis has not answered yet), or no key
-/// has been fetched yet, opening a socket gets 503 and a `Retry-After`, not a
-/// refusal the client would take for a bad token: clients retry.
-async fn refuse_until_ready(
-    State((readiness, keys)): State<(Arc<Readiness>, KeyRing)>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    if request.uri().path().starts_with("/socket.io") {
-        let waiting_for = if !readiness.accepting() {
-            Some("Redis")
-        } else if keys.ready().is_err() {
-            Some("the JWK Set")
-        } else {
-            None
-        };
-        if let Some(what) = waiting_for {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(axum::http::header::RETRY_AFTER, "1")],
-                format!("socket-server starting: waiting for {what}"),
-            )
-                .into_response();
-        }
-    }
-    next.run(request).await
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

@@ -1,15 +1,10 @@
 //! `GET /metrics`: the socket server's counters, in the Prometheus text format.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-use service::metrics::{CONTENT_TYPE, family, sample};
-
-use crate::backplane::Readiness;
+use service::metrics::{family, sample};
 
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
@@ -22,7 +17,7 @@ pub(crate) struct Metrics {
     pub(crate) tokens_expired: AtomicU64,
     pub(crate) sessions_revoked: AtomicU64,
     pub(crate) messages_relayed: AtomicU64,
-    /// Relayed to this node's sockets only: the Redis adapter could not publish.
+    /// Relayed to this node's sockets only: the backplane could not reach the others.
     pub(crate) messages_relayed_locally: AtomicU64,
 }
 
@@ -39,7 +34,8 @@ impl Metrics {
         *refused.entry(reason).or_default() += 1;
     }
 
-    fn render(&self, readiness: &Readiness) -> String {
+    /// This node's counters; the backplane and the key ring add their own lines.
+    pub(crate) fn render(&self) -> String {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let mut out = String::new();
         family(
@@ -141,17 +137,6 @@ impl Metrics {
             &[],
             get(&self.messages_relayed_locally),
         );
-        if readiness.scaled_mode() {
-            service::metrics::redis_up(&mut out, readiness.redis_up());
-        }
         out
     }
-}
-
-pub(crate) async fn metrics(
-    State((metrics, readiness, keys)): State<(Arc<Metrics>, Arc<Readiness>, crate::keys::KeyRing)>,
-) -> impl IntoResponse {
-    let mut out = metrics.render(&readiness);
-    keys.render_metrics(&mut out);
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], out)
 }

@@ -8,19 +8,23 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use settings::ConfigError;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Wraps `router` so that a request from any other origin is refused with 403
 /// before it can open an Engine.IO session.
-pub(crate) fn guard(router: Router, origins: &[String]) -> anyhow::Result<Router> {
+pub(crate) fn guard(router: Router, origins: &[String]) -> Result<Router, ConfigError> {
     let allowed = origins
         .iter()
         .map(|origin| {
             HeaderValue::from_str(origin.trim_end_matches('/')).map_err(|_| {
-                anyhow::anyhow!("socket.allowed_origins: {origin:?} is not a valid origin")
+                ConfigError::invalid(
+                    "socket.allowed_origins",
+                    format!("{origin:?} is not a valid origin"),
+                )
             })
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed.clone()))
         .allow_methods([Method::GET, Method::POST])

@@ -3,27 +3,28 @@
 //! socketioxide runs each event handler as its own task, so two messages sent
 //! back to back could be broadcast in either order. Extractors, though, run in
 //! arrival order on the socket's receive loop: this one takes the text there
-//! and queues it, and one task broadcasts the queue in order (whatever the
-//! adapter, the Redis one included).
+//! and queues it, and one task publishes the queue in order, through the
+//! backplane, to every socket on every node.
 
 use std::sync::Arc;
 
 use serde_json::json;
 use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
+use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::Data;
 use socketioxide::handler::{FromMessageParts, Value};
 use socketioxide::socket::Socket;
 use tokio::sync::mpsc;
 
-use crate::Identity;
-use crate::backplane::Readiness;
+use crate::backplane::{Backplane, Reach};
+use crate::bus::{Audience, Envelope};
+use crate::identity::Identity;
 use crate::metrics::Metrics;
 
 /// The longest `message` text relayed, in UTF-8 bytes.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 4096;
 
-/// Messages waiting for the broadcaster; past this, new ones are dropped (and
+/// Messages waiting for the relay task; past this, new ones are dropped (and
 /// logged) rather than letting one flooding client grow memory without bound.
 const QUEUE: usize = 64 * 1024;
 
@@ -43,35 +44,22 @@ pub(crate) fn queue() -> (RelayQueue, mpsc::Receiver<Relay>) {
     (RelayQueue(sender), receiver)
 }
 
-/// Broadcasts every queued line to every connected socket, in order.
-pub(crate) async fn broadcast<A: Adapter>(
-    io: SocketIo<A>,
+/// Publishes every queued line to every connected socket, in order.
+pub(crate) async fn run(
+    io: SocketIo,
+    backplane: Backplane,
     mut queue: mpsc::Receiver<Relay>,
     metrics: Arc<Metrics>,
-    readiness: Arc<Readiness>,
 ) {
     while let Some(Relay { from, text }) = queue.recv().await {
-        // `of`: after a shutdown closed the namespace there is no one to tell.
-        let Some(namespace) = io.of("/") else { return };
-        let message = json!({ "from": &*from, "text": text });
-        let mut sent = namespace.clone().emit("message", &message).await;
-        // Redis answered the last probe, yet this publish failed: the
-        // connection had just been lost and is being made again (a Redis
-        // restart). Once more, before giving up on the other nodes.
-        if sent.is_err() && readiness.redis_up() {
-            sent = namespace.clone().emit("message", &message).await;
-        }
-        match sent {
-            Ok(()) => crate::metrics::bump(&metrics.messages_relayed),
-            Err(error) => {
-                // The Redis adapter could not reach the other nodes (Redis is
-                // down): this node's own sockets still get the line.
-                tracing::debug!(%error, "broadcast to the other nodes failed: relayed on this node only");
-                match namespace.local().emit("message", &message).await {
-                    Ok(()) => crate::metrics::bump(&metrics.messages_relayed_locally),
-                    Err(error) => tracing::warn!(%error, "message broadcast failed"),
-                }
-            }
+        let envelope = Envelope {
+            to: Audience::Everyone,
+            event: "message".to_owned(),
+            data: json!({ "from": &*from, "text": text }),
+        };
+        match backplane.publish(&io, &envelope).await {
+            Reach::Everywhere => crate::metrics::bump(&metrics.messages_relayed),
+            Reach::ThisNodeOnly => crate::metrics::bump(&metrics.messages_relayed_locally),
         }
     }
 }
@@ -94,11 +82,11 @@ pub(crate) enum NotRelayed {
     QueueFull,
 }
 
-impl<A: Adapter> FromMessageParts<A> for Queued {
+impl FromMessageParts<LocalAdapter> for Queued {
     type Error = NotRelayed;
 
     fn from_message_parts(
-        socket: &Arc<Socket<A>>,
+        socket: &Arc<Socket>,
         value: &mut Value,
         ack: &Option<i64>,
     ) -> Result<Self, NotRelayed> {

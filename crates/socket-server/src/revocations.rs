@@ -1,16 +1,18 @@
 //! Ended login sessions: the list the socket server refuses tokens from, and
-//! the authenticated endpoint the web-frontend reports logouts to.
+//! what applying a signed revocation notice does (whichever way it came: the
+//! HTTP endpoint, or the backplane).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
 use claims::Revocation;
 use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
 use tokio::sync::watch;
+
+use crate::keys::KeyRing;
+use crate::metrics::Metrics;
+use crate::targets::session_room;
 
 /// More ended sessions than this within one token lifetime is no real load;
 /// past it the entries closest to their end go first, so memory stays bounded.
@@ -115,94 +117,81 @@ impl RevocationList {
     }
 }
 
-/// The room holding every socket of one login session.
-pub(crate) fn session_room(session_id: &str) -> String {
-    format!("session:{session_id}")
-}
-
-/// What applying a notice needs: the key that checks it, the list, and the
-/// sockets of this node.
-#[derive(Debug)]
-pub(crate) struct Channel<A: Adapter> {
-    pub(crate) keys: crate::keys::KeyRing,
+/// What applying a notice needs: the keys that check it, the list, and the
+/// sockets of this node. Cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct Revoker {
+    pub(crate) keys: KeyRing,
     pub(crate) list: Arc<RevocationList>,
-    pub(crate) io: SocketIo<A>,
-    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) io: SocketIo,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
-impl<A: Adapter> Clone for Channel<A> {
-    fn clone(&self) -> Self {
-        Self {
-            keys: self.keys.clone(),
-            list: self.list.clone(),
-            io: self.io.clone(),
-            metrics: self.metrics.clone(),
+/// A notice that does not verify (its reason is logged where it is refused).
+#[derive(Debug, thiserror::Error)]
+#[error("revocation notice refused: {0}")]
+pub(crate) struct NoticeRefused(#[from] claims::Invalid);
+
+impl Revoker {
+    /// Checks a notice; each session it names is revoked, and its sockets on
+    /// this node get `session_ended` and are disconnected (every node receives
+    /// every notice, so each ends its own sockets).
+    pub(crate) async fn apply_notice(&self, notice: &str) -> Result<(), NoticeRefused> {
+        let revocations = match self.keys.verify_notice(notice).await {
+            Ok(revocations) => revocations,
+            Err(reason) => {
+                tracing::warn!(%reason, "revocation notice refused");
+                return Err(reason.into());
+            }
+        };
+        let now = claims::unix_now();
+        self.list.revoke(&revocations, now);
+        self.list.mark_synced();
+        for revocation in revocations.iter().filter(|r| now < r.until) {
+            self.end_session(&revocation.sid).await;
         }
-    }
-}
-
-/// `POST /internal/revocations`: a notice signed with the channel's key (only
-/// holders of the shared key can make one). In the scaled mode the same
-/// notices arrive over Redis instead ([`crate::backplane`]).
-pub(crate) async fn receive<A: Adapter>(
-    State(channel): State<Channel<A>>,
-    notice: String,
-) -> StatusCode {
-    match apply_notice(&channel, notice.trim()).await {
-        Ok(()) => StatusCode::NO_CONTENT,
-        Err(()) => StatusCode::UNAUTHORIZED,
-    }
-}
-
-/// Checks a notice; each session it names is revoked, and its sockets on this
-/// node get `session_ended` and are disconnected (every node receives every
-/// notice, so each ends its own sockets).
-pub(crate) async fn apply_notice<A: Adapter>(channel: &Channel<A>, notice: &str) -> Result<(), ()> {
-    let revocations = match channel.keys.verify_notice(notice).await {
-        Ok(revocations) => revocations,
-        Err(reason) => {
-            tracing::warn!(%reason, "revocation notice refused");
-            return Err(());
+        // A resync repeats sessions already counted; count only what a notice
+        // of one session (a logout as it happens) brings.
+        if revocations.len() == 1 {
+            crate::metrics::bump(&self.metrics.sessions_revoked);
         }
-    };
-    let now = claims::unix_now();
-    channel.list.revoke(&revocations, now);
-    channel.list.mark_synced();
-    for revocation in revocations.iter().filter(|r| now < r.until) {
-        end_session(&channel.io, &revocation.sid).await;
+        tracing::debug!(
+            sessions = revocations.len(),
+            revoked = self.list.len(),
+            "revocation notice applied"
+        );
+        Ok(())
     }
-    // A resync repeats sessions already counted; count only what a notice of
-    // one session (a logout as it happens) brings.
-    if revocations.len() == 1 {
-        crate::metrics::bump(&channel.metrics.sessions_revoked);
-    }
-    tracing::debug!(
-        sessions = revocations.len(),
-        revoked = channel.list.len(),
-        "revocation notice applied"
-    );
-    Ok(())
-}
 
-/// Ends the sockets of one session held by this node.
-pub(crate) async fn end_session<A: Adapter>(io: &SocketIo<A>, session_id: &str) {
-    // `of`: during a shutdown the namespace may already be closed.
-    let Some(namespace) = io.of("/") else { return };
-    let room = session_room(session_id);
-    let reason = serde_json::json!({ "reason": "logged out" });
-    // `local`: with the Redis adapter a broadcast would reach every node, and
-    // every node ends its own sockets already.
-    if let Err(error) = namespace
-        .clone()
-        .local()
-        .to(room.clone())
-        .emit("session_ended", &reason)
-        .await
-    {
-        tracing::warn!(%error, "session_ended broadcast failed");
+    /// Records revocations read from a shared store (the scaled mode's list,
+    /// loaded after an outage) and ends the sockets of the sessions this node
+    /// did not know of yet; the list is then complete.
+    pub(crate) async fn apply_list(&self, revoked: &[Revocation]) {
+        for sid in self.list.revoke(revoked, claims::unix_now()) {
+            self.end_session(&sid).await;
+        }
+        self.list.mark_synced();
     }
-    if let Err(error) = namespace.local().to(room).disconnect().await {
-        tracing::warn!(%error, "disconnecting an ended session failed");
+
+    /// Ends the sockets of one session held by this node.
+    async fn end_session(&self, session_id: &str) {
+        // `of`: during a shutdown the namespace may already be closed.
+        let Some(namespace) = self.io.of("/") else {
+            return;
+        };
+        let room = session_room(session_id);
+        let reason = serde_json::json!({ "reason": "logged out" });
+        if let Err(error) = namespace
+            .clone()
+            .to(room.clone())
+            .emit("session_ended", &reason)
+            .await
+        {
+            tracing::warn!(%error, "session_ended broadcast failed");
+        }
+        if let Err(error) = namespace.to(room).disconnect().await {
+            tracing::warn!(%error, "disconnecting an ended session failed");
+        }
     }
 }
 

@@ -10,7 +10,8 @@
 //! at most once per [`UNKNOWN_KID_REFETCH`], however many such tokens arrive,
 //! so a flood of made-up `kid`s cannot turn into a flood of fetches.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+mod jwks;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,14 +23,19 @@ use claims::{
 use settings::{ConfigError, Settings};
 use tokio::time::Instant;
 
+use jwks::JwksSource;
+
 /// The least time between two fetches for unknown `kid`s.
 pub(crate) const UNKNOWN_KID_REFETCH: Duration = Duration::from_secs(10);
-/// One fetch may take this long (a handshake waiting for it, too).
-const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
-/// A JWK Set is a few hundred bytes; this is generous.
-const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// Retries of the first fetch back off up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Why a node cannot check tokens yet (`/readyz`'s reason).
+#[derive(Debug, thiserror::Error)]
+#[error("no keys yet: the JWK Set at {origin} has not been fetched")]
+pub(crate) struct NoKeysYet {
+    origin: String,
+}
 
 /// One generation of verifiers.
 #[derive(Debug)]
@@ -55,21 +61,6 @@ struct Sources {
     configured: KeySet,
     /// The last good JWK Set's keys for the configured algorithm.
     fetched: Vec<PublicKey>,
-}
-
-#[derive(Debug)]
-struct JwksSource {
-    url: String,
-    /// `scheme://host[:port]` of the URL, for logs.
-    origin: String,
-    client: reqwest::Client,
-    refresh: Duration,
-    /// When the last fetch for an unknown `kid` started; the lock also makes
-    /// concurrent unknown-`kid` handshakes share one fetch.
-    last_unknown_kid_fetch: tokio::sync::Mutex<Option<Instant>>,
-    loaded: AtomicBool,
-    fetches_ok: AtomicU64,
-    fetches_failed: AtomicU64,
 }
 
 impl KeyRing {
@@ -138,10 +129,8 @@ impl KeyRing {
             // start's fetch (retried with backoff) is under way, and spending
             // the 10 s allowance now would hold back a key switched to soon
             // after (a logout signed with it, say).
-            (Err(error), Some(jwks))
-                if unknown_key(error) && jwks.loaded.load(Ordering::Relaxed) =>
-            {
-                if jwks.fetch_for_unknown_kid(self).await {
+            (Err(error), Some(jwks)) if unknown_key(error) && jwks.is_loaded() => {
+                if self.fetch_for_unknown_kid(jwks).await {
                     check(&self.current(), claims::unix_now())
                 } else {
                     result
@@ -153,14 +142,11 @@ impl KeyRing {
 
     /// Whether any key is there to check a token with (with a JWK Set only:
     /// once it has been fetched).
-    pub(crate) fn ready(&self) -> Result<(), String> {
+    pub(crate) fn ready(&self) -> Result<(), NoKeysYet> {
         match &self.0.jwks {
-            Some(jwks) if !jwks.loaded.load(Ordering::Relaxed) && !self.has_configured_keys() => {
-                Err(format!(
-                    "no keys yet: the JWK Set at {} has not been fetched",
-                    jwks.origin
-                ))
-            }
+            Some(jwks) if !jwks.is_loaded() && !self.has_configured_keys() => Err(NoKeysYet {
+                origin: jwks.origin().to_owned(),
+            }),
             _ => Ok(()),
         }
     }
@@ -206,12 +192,12 @@ impl KeyRing {
     pub(crate) fn spawn_refresher(&self) -> Option<tokio::task::JoinHandle<()>> {
         let jwks = self.0.jwks.as_ref()?;
         let ring = self.clone();
-        let refresh = jwks.refresh;
+        let refresh = jwks.refresh();
         Some(tokio::spawn(async move {
             let mut backoff = Duration::from_millis(250);
             loop {
                 let Some(jwks) = &ring.0.jwks else { return };
-                if jwks.fetch(&ring).await {
+                if ring.fetch(jwks).await {
                     backoff = Duration::from_millis(250);
                     tokio::time::sleep(refresh).await;
                 } else {
@@ -224,20 +210,38 @@ impl KeyRing {
 
     /// `authbridge_jwks_fetches_total{result}` (with a JWK Set).
     pub(crate) fn render_metrics(&self, out: &mut String) {
-        let Some(jwks) = &self.0.jwks else { return };
-        service::metrics::family(
-            out,
-            "authbridge_jwks_fetches_total",
-            "counter",
-            "Fetches of the web-frontend's JWK Set, by result.",
-        );
-        for (result, counter) in [("ok", &jwks.fetches_ok), ("failed", &jwks.fetches_failed)] {
-            service::metrics::sample(
-                out,
-                "authbridge_jwks_fetches_total",
-                &[("result", result)],
-                counter.load(Ordering::Relaxed),
-            );
+        if let Some(jwks) = &self.0.jwks {
+            jwks.render_metrics(out);
+        }
+    }
+
+    /// For a token whose `kid` is unknown: fetches unless a fetch for that
+    /// reason started less than [`UNKNOWN_KID_REFETCH`] ago. Handshakes that
+    /// arrive during a fetch wait for it and share it. `true`: check the token
+    /// again (the keys may have changed).
+    async fn fetch_for_unknown_kid(&self, jwks: &JwksSource) -> bool {
+        let mut last = jwks.last_unknown_kid_fetch.lock().await;
+        if let Some(at) = *last
+            && at.elapsed() < UNKNOWN_KID_REFETCH
+        {
+            // Fetched a moment ago (maybe for a handshake that waited with
+            // this one): one more lookup is cheap, a fetch is not.
+            return true;
+        }
+        *last = Some(Instant::now());
+        self.fetch(jwks).await
+    }
+
+    /// One fetch; the keys it brings are put in use. `false` on failure (the
+    /// keys in use stay).
+    async fn fetch(&self, jwks: &JwksSource) -> bool {
+        let algorithm = self.sources().configured.algorithm();
+        match jwks.fetch(algorithm).await {
+            Some(keys) => {
+                self.store_fetched(keys);
+                true
+            }
+            None => false,
         }
     }
 
@@ -305,116 +309,4 @@ fn configured_keys(settings: &Settings) -> Result<KeySet, ConfigError> {
                 .map_err(|error| ConfigError::invalid("jwt.public_key_files", error.to_string()))
         }
     }
-}
-
-impl JwksSource {
-    fn new(url: &str, refresh_secs: u64) -> Result<Self, ConfigError> {
-        let client = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            // The keys come from where the operator said, not from elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|error| ConfigError::invalid("jwt.jwks_url", error.to_string()))?;
-        let origin = url
-            .split_once("://")
-            .map(|(scheme, rest)| {
-                let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-                let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
-                format!("{scheme}://{host}")
-            })
-            .unwrap_or_default();
-        Ok(Self {
-            url: url.to_owned(),
-            origin,
-            client,
-            refresh: Duration::from_secs(refresh_secs),
-            last_unknown_kid_fetch: tokio::sync::Mutex::new(None),
-            loaded: AtomicBool::new(false),
-            fetches_ok: AtomicU64::new(0),
-            fetches_failed: AtomicU64::new(0),
-        })
-    }
-
-    /// For a token whose `kid` is unknown: fetches unless a fetch for that
-    /// reason started less than [`UNKNOWN_KID_REFETCH`] ago. Handshakes that
-    /// arrive during a fetch wait for it and share it. `true`: check the token
-    /// again (the keys may have changed).
-    async fn fetch_for_unknown_kid(&self, ring: &KeyRing) -> bool {
-        let mut last = self.last_unknown_kid_fetch.lock().await;
-        if let Some(at) = *last
-            && at.elapsed() < UNKNOWN_KID_REFETCH
-        {
-            // Fetched a moment ago (maybe for a handshake that waited with
-            // this one): one more lookup is cheap, a fetch is not.
-            return true;
-        }
-        *last = Some(Instant::now());
-        self.fetch(ring).await
-    }
-
-    /// One fetch; the keys it brings are put in use. `false` on failure (the
-    /// keys in use stay).
-    async fn fetch(&self, ring: &KeyRing) -> bool {
-        let algorithm = ring.sources().configured.algorithm();
-        match self.get(algorithm).await {
-            Ok(keys) => {
-                self.fetches_ok.fetch_add(1, Ordering::Relaxed);
-                if !self.loaded.swap(true, Ordering::Relaxed) {
-                    tracing::info!("JWK Set fetched from {}", self.origin);
-                }
-                ring.store_fetched(keys);
-                true
-            }
-            Err(reason) => {
-                self.fetches_failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("fetching the JWK Set from {} failed: {reason}", self.origin);
-                false
-            }
-        }
-    }
-
-    async fn get(&self, algorithm: Algorithm) -> Result<Vec<PublicKey>, String> {
-        let mut response = self
-            .client
-            .get(&self.url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|error| without_url(&error))?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status()));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|error| without_url(&error))?
-        {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(format!("the document is over {MAX_JWKS_BYTES} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let keys = claims::keys_from_jwks(algorithm, &body).map_err(|error| error.to_string())?;
-        if keys.is_empty() {
-            // A set without one usable key is a mistake somewhere; the keys in
-            // use are better than none.
-            return Err(format!("the JWK Set has no {algorithm} signing key"));
-        }
-        Ok(keys)
-    }
-}
-
-/// reqwest's error without the URL (it may carry credentials).
-fn without_url(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "cannot connect"
-    } else if error.is_body() || error.is_decode() {
-        "bad response body"
-    } else {
-        "request failed"
-    };
-    kind.to_owned()
 }
