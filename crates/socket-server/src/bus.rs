@@ -26,6 +26,15 @@ pub(crate) struct Envelope {
     pub(crate) data: serde_json::Value,
 }
 
+/// Where a published envelope went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// Every node (or the only one).
+    Everywhere,
+    /// This node's sockets only: the other nodes could not be reached.
+    ThisNodeOnly,
+}
+
 /// Why some sockets of this node did not get an envelope (a closed or
 /// overflowing socket); the others got it.
 #[derive(Debug, thiserror::Error)]

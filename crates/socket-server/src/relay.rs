@@ -16,8 +16,8 @@ use socketioxide::handler::{FromMessageParts, Value};
 use socketioxide::socket::Socket;
 use tokio::sync::mpsc;
 
-use crate::backplane::{Backplane, Reach};
-use crate::bus::{Audience, Envelope};
+use crate::backplane::Backplane;
+use crate::bus::{Audience, Envelope, Reach};
 use crate::identity::Identity;
 use crate::metrics::Metrics;
 

@@ -21,7 +21,7 @@ use secrecy::ExposeSecret as _;
 use settings::{ConfigError, Settings};
 use socketioxide::SocketIo;
 
-use crate::bus::{self, Envelope};
+use crate::bus::{self, Envelope, Reach};
 use crate::revocations::Revoker;
 
 /// One node, or one of many.
@@ -29,15 +29,6 @@ use crate::revocations::Revoker;
 pub(crate) enum Backplane {
     Local,
     Redis(Arc<redis::RedisBackplane>),
-}
-
-/// Where a published envelope went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Reach {
-    /// Every node (or the only one).
-    Everywhere,
-    /// This node's sockets only: the other nodes could not be reached.
-    ThisNodeOnly,
 }
 
 impl Backplane {

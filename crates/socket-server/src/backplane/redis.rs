@@ -15,9 +15,8 @@ use serde::{Deserialize, Serialize};
 use socketioxide::SocketIo;
 use tokio::sync::{mpsc, watch};
 
-use super::Reach;
 use super::pubsub::PubSub;
-use crate::bus::{self, Envelope};
+use crate::bus::{self, Envelope, Reach};
 use crate::revocations::Revoker;
 
 /// The channel envelopes travel on between nodes.
