@@ -4,11 +4,11 @@
 #   docker build --target socket-server -t authbridge/socket-server .
 #
 # Those targets build from source: the page's Socket.IO client with npm (pinned
-# by client/package-lock.json), the binaries with Cargo in the official Rust
-# image (the toolchain the project is tested with), dependencies in a cached
-# layer of their own. They run on an empty image holding only the C runtime of
-# Debian slim (the glibc the builder links against), as an unprivileged user,
-# with a HEALTHCHECK on /healthz.
+# by crates/web-frontend/client/package-lock.json), the binaries with Cargo in
+# the official Rust image (the toolchain the project is tested with),
+# dependencies in a cached layer of their own. They run on an empty image
+# holding only the C runtime of Debian slim (the glibc the builder links
+# against), as an unprivileged user, with a HEALTHCHECK on /healthz.
 #
 # The *-prebuilt targets package binaries already built on the host instead
 # (context: a folder holding prebuilt/web-frontend, prebuilt/socket-server and
@@ -74,7 +74,7 @@ COPY prebuilt/socket-server /usr/local/bin/socket-server
 # ---- build from source (the default) --------------------------------------------
 FROM ${NODE_IMAGE} AS client
 WORKDIR /client
-COPY client/package.json client/package-lock.json client/build.mjs ./
+COPY crates/web-frontend/client/package.json crates/web-frontend/client/package-lock.json crates/web-frontend/client/build.mjs ./
 RUN npm ci --no-audit --no-fund
 
 FROM ${RUST_IMAGE} AS build
@@ -87,10 +87,11 @@ COPY vendor/ vendor/
 COPY crates/claims/Cargo.toml crates/claims/
 COPY crates/client/Cargo.toml crates/client/
 COPY crates/loadgen/Cargo.toml crates/loadgen/
+COPY crates/service/Cargo.toml crates/service/
 COPY crates/settings/Cargo.toml crates/settings/
 COPY crates/socket-server/Cargo.toml crates/socket-server/
 COPY crates/web-frontend/Cargo.toml crates/web-frontend/
-RUN for crate in claims client loadgen settings socket-server web-frontend; do \
+RUN for crate in claims client loadgen service settings socket-server web-frontend; do \
       mkdir -p crates/$crate/src && echo '' > crates/$crate/src/lib.rs; \
     done \
  && mkdir -p crates/claims/benches && echo 'fn main() {}' > crates/claims/benches/tokens.rs \
@@ -101,7 +102,7 @@ RUN for crate in claims client loadgen settings socket-server web-frontend; do \
  && rm -rf src crates/*/src crates/claims/benches target/release/.fingerprint/claims-* target/release/.fingerprint/settings-* \
       target/release/.fingerprint/web-frontend-* target/release/.fingerprint/socket-server-*
 COPY . .
-COPY --from=client /client/dist/ client/dist/
+COPY --from=client /client/dist/ crates/web-frontend/client/dist/
 # The real sources must look newer than the stubs' build.
 RUN find crates src -name '*.rs' -exec touch {} + \
  && cargo build --release --locked -p web-frontend -p socket-server

@@ -1,6 +1,7 @@
 //! The static files the pages load, compiled into the binary: the stylesheet,
 //! the page's own script, and the official socket.io-client bundle (embedded by
-//! build.rs from `client/dist`, which `npm ci` produces from the pinned package).
+//! build.rs from `client/dist`, which `npm ci` produces from the pinned package);
+//! `static/` sits next to this crate's sources.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -15,17 +16,17 @@ const ASSETS: &[Asset] = &[
     Asset {
         path: "/static/app.css",
         content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../../../static/app.css"),
+        body: include_bytes!("../static/app.css"),
     },
     Asset {
         path: "/static/favicon.svg",
         content_type: "image/svg+xml",
-        body: include_bytes!("../../../static/favicon.svg"),
+        body: include_bytes!("../static/favicon.svg"),
     },
     Asset {
         path: "/static/private.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../../static/private.js"),
+        body: include_bytes!("../static/private.js"),
     },
     Asset {
         path: "/static/socket.io.min.js",

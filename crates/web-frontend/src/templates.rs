@@ -1,27 +1,28 @@
-//! The pages' templates, from the top-level `templates/`, compiled into the
-//! binary and parsed once at start (a deployed service needs no template files).
+//! The pages' templates, from the workspace's top-level `templates/` (found by
+//! build.rs), compiled into the binary and parsed once at start (a deployed
+//! service needs no template files).
 
-use anyhow::Context as _;
 use tera::Tera;
 
-const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../../templates/base.html")),
-    ("home.html", include_str!("../../../templates/home.html")),
-    ("login.html", include_str!("../../../templates/login.html")),
-    (
-        "private.html",
-        include_str!("../../../templates/private.html"),
-    ),
-    (
-        "not_found.html",
-        include_str!("../../../templates/not_found.html"),
-    ),
+/// Each template's name and text.
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!(env!("AUTHBRIDGE_TEMPLATES_DIR"), "/", $name)))),*]
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = templates![
+    "base.html",
+    "home.html",
+    "login.html",
+    "private.html",
+    "not_found.html",
 ];
 
-pub(crate) fn load() -> anyhow::Result<Tera> {
+/// Every template, parsed; an error names the template and the fault.
+pub(crate) fn load() -> Result<Tera, tera::Error> {
     let mut tera = Tera::default();
-    tera.add_raw_templates(TEMPLATES.iter().copied())
-        .context("templates/")?;
+    tera.add_raw_templates(TEMPLATES.iter().copied())?;
     // `.html` templates are autoescaped: a username is text, never markup.
     Ok(tera)
 }

@@ -13,4 +13,4 @@ for (const file of ['socket.io.min.js', 'socket.io.min.js.map']) {
   copyFileSync(join(dist, file), join(here, 'dist', file));
 }
 const { version } = require('socket.io-client/package.json');
-console.log(`socket.io-client ${version} -> client/dist/socket.io.min.js`);
+console.log(`socket.io-client ${version} -> crates/web-frontend/client/dist/socket.io.min.js`);
