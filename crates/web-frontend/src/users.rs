@@ -1,12 +1,48 @@
 //! Who can log in: the `[[users]]` of the configuration, with argon2 hashes.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use settings::UserEntry;
+
+/// Why the `[[users]]` cannot be used, or a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// The entry's `password_hash` is not an argon2 PHC string.
+    #[error("users: the password_hash of {username:?} is not an argon2 PHC string")]
+    NotArgon2 { username: String },
+    /// argon2 refused to hash (it does not, with its default parameters).
+    #[error("hashing the password failed")]
+    Hash(#[source] argon2::password_hash::Error),
+}
+
+/// Why `generate-keypair` wrote no key pair.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyPairError {
+    /// The algorithm signs with a shared secret.
+    #[error("{0} has no key pairs (generate-secret makes an HS256 key)")]
+    NotAsymmetric(claims::Algorithm),
+    /// The generated key did not read back (a bug).
+    #[error(transparent)]
+    Key(#[from] claims::KeyError),
+    /// The file exists already, or its directory cannot be written.
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was created but could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// The users and their password hashes, checked once at start.
 pub struct UserDirectory {
@@ -25,18 +61,16 @@ impl std::fmt::Debug for UserDirectory {
 }
 
 impl UserDirectory {
-    pub fn from_settings(users: &[UserEntry]) -> anyhow::Result<Self> {
+    pub fn from_settings(users: &[UserEntry]) -> Result<Self, UserError> {
         let mut hashes = HashMap::with_capacity(users.len());
         for user in users {
-            PasswordHash::new(&user.password_hash)
-                .ok()
-                .filter(|hash| hash.algorithm.as_str().starts_with("argon2"))
-                .with_context(|| {
-                    format!(
-                        "users: the password_hash of {:?} is not an argon2 PHC string",
-                        user.username
-                    )
-                })?;
+            let is_argon2 = PasswordHash::new(&user.password_hash)
+                .is_ok_and(|hash| hash.algorithm.as_str().starts_with("argon2"));
+            if !is_argon2 {
+                return Err(UserError::NotArgon2 {
+                    username: user.username.clone(),
+                });
+            }
             hashes.insert(user.username.clone(), user.password_hash.clone());
         }
         let dummy_hash = hash_password(SaltString::generate(&mut OsRng).as_ref())?;
@@ -61,12 +95,12 @@ impl UserDirectory {
 
 /// An argon2id PHC string for `password` (argon2's recommended parameters),
 /// for a `[[users]]` entry.
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
+pub fn hash_password(password: &str) -> Result<String, UserError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|error| anyhow::anyhow!("hashing the password failed: {error}"))
+        .map_err(UserError::Hash)
 }
 
 /// A random 256-bit key, hex-encoded (64 characters), for `APP_JWT__SECRET`.
@@ -82,8 +116,8 @@ pub fn generate_secret() -> String {
 /// either; returns a line naming both files and the `kid`.
 pub fn generate_keypair(
     algorithm: claims::Algorithm,
-    prefix: &std::path::Path,
-) -> anyhow::Result<String> {
+    prefix: &Path,
+) -> Result<String, KeyPairError> {
     use argon2::password_hash::rand_core::RngCore as _;
     let (private, public) = loop {
         let mut seed = [0u8; 32];
@@ -92,10 +126,9 @@ pub fn generate_keypair(
         if let Some(pair) = claims::PrivateKey::generate_pem(algorithm, &seed) {
             break pair;
         }
-        anyhow::ensure!(
-            algorithm.is_asymmetric(),
-            "{algorithm} has no key pairs (generate-secret makes an HS256 key)"
-        );
+        if !algorithm.is_asymmetric() {
+            return Err(KeyPairError::NotAsymmetric(algorithm));
+        }
     };
     let kid = claims::PublicKey::from_pem(algorithm, public.as_bytes())?
         .kid()
@@ -103,7 +136,7 @@ pub fn generate_keypair(
     let with_suffix = |suffix: &str| {
         let mut name = prefix.as_os_str().to_owned();
         name.push(suffix);
-        std::path::PathBuf::from(name)
+        PathBuf::from(name)
     };
     let (private_path, public_path) = (with_suffix(".key.pem"), with_suffix(".pub.pem"));
     write_new(&private_path, private.as_bytes(), 0o600)?;
@@ -116,7 +149,7 @@ pub fn generate_keypair(
 }
 
 /// Creates `path` with `mode` (never replacing a file) and writes `bytes`.
-fn write_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyPairError> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -124,11 +157,14 @@ fn write_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> anyhow::Result<
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
     #[cfg(not(unix))]
     let _ = mode;
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))
+    let mut file = options.open(path).map_err(|source| KeyPairError::Create {
+        path: path.to_owned(),
+        source,
+    })?;
+    file.write_all(bytes).map_err(|source| KeyPairError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]
