@@ -3,16 +3,19 @@
 //! build.rs from `client/dist`, which `npm ci` produces from the pinned package);
 //! `static/` sits next to this crate's sources.
 
+use actix_web::HttpResponse;
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
 
-struct Asset {
-    path: &'static str,
+/// A file served at `path`.
+#[derive(Debug)]
+pub(crate) struct Asset {
+    pub(crate) path: &'static str,
     content_type: &'static str,
     body: &'static [u8],
 }
 
-const ASSETS: &[Asset] = &[
+/// Every asset: routes.rs gives each a GET route.
+pub(crate) const ASSETS: &[Asset] = &[
     Asset {
         path: "/static/app.css",
         content_type: "text/css; charset=utf-8",
@@ -40,14 +43,8 @@ const ASSETS: &[Asset] = &[
     },
 ];
 
-/// One GET route per asset.
-pub(crate) fn register(config: &mut web::ServiceConfig) {
-    for asset in ASSETS {
-        config.route(asset.path, crate::read().to(move || serve(asset)));
-    }
-}
-
-async fn serve(asset: &'static Asset) -> HttpResponse {
+/// The asset, cacheable for a short while.
+pub(crate) async fn serve(asset: &'static Asset) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(asset.content_type)
         // Short: a new release must reach browsers soon, and these are small.

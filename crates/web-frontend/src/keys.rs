@@ -4,18 +4,10 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::{self, CacheControl, CacheDirective, EntityTag};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header::EntityTag;
 use arc_swap::ArcSwap;
 use claims::{PublicKey, RevocationSigner, SigningKey, TokenIssuer, TokenSettings};
 use settings::{ConfigError, Settings};
-
-use crate::AppState;
-
-/// How long a JWK Set may be cached: a socket server that meets an unknown
-/// `kid` fetches it again anyway (rate-limited), so this only bounds how
-/// stale other verifiers may be.
-const JWKS_MAX_AGE_SECS: u32 = 300;
 
 /// One generation of keys.
 #[derive(Debug)]
@@ -27,10 +19,11 @@ pub(crate) struct Keys {
     jwks: Option<Jwks>,
 }
 
+/// The public keys, as `GET /.well-known/jwks.json` serves them.
 #[derive(Debug)]
-struct Jwks {
-    body: String,
-    etag: EntityTag,
+pub(crate) struct Jwks {
+    pub(crate) body: String,
+    pub(crate) etag: EntityTag,
     /// The published keys' ids, signing key first (for the log line).
     kids: Vec<String>,
 }
@@ -65,6 +58,12 @@ impl Keys {
             revocations: RevocationSigner::with_key(token_settings, &signing),
             jwks,
         })
+    }
+
+    /// The JWK Set to publish; `None` with a shared secret, which is never
+    /// published.
+    pub(crate) fn jwks(&self) -> Option<&Jwks> {
+        self.jwks.as_ref()
     }
 
     /// For the log line of a (re)load: the algorithm and the kids.
@@ -115,43 +114,4 @@ impl KeyRing {
         self.0.keys.store(Arc::new(keys));
         Ok(described)
     }
-}
-
-/// `GET /.well-known/jwks.json`: the public keys tokens are signed with
-/// (EdDSA/ES256); 404 with the shared secret, which is never published.
-pub(crate) async fn jwks(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
-    let keys = state.keys.current();
-    let Some(jwks) = &keys.jwks else {
-        return HttpResponse::NotFound().json(serde_json::json!({
-            "error": "no public keys: jwt.algorithm is HS256 (a shared secret)"
-        }));
-    };
-    let cache = CacheControl(vec![
-        CacheDirective::Public,
-        CacheDirective::MaxAge(JWKS_MAX_AGE_SECS),
-    ]);
-    // RFC 9110 §13.1.2: `*`, or any listed tag weakly equal to ours.
-    let unchanged = request
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|tags| {
-            tags.trim() == "*"
-                || tags
-                    .split(',')
-                    .filter_map(|tag| tag.trim().parse::<EntityTag>().ok())
-                    .any(|tag| tag.weak_eq(&jwks.etag))
-        });
-    if unchanged {
-        return HttpResponse::NotModified()
-            .insert_header(cache)
-            .insert_header(header::ETag(jwks.etag.clone()))
-            .finish();
-    }
-    crate::metrics::bump(&state.metrics.jwks_served);
-    HttpResponse::Ok()
-        .insert_header(cache)
-        .insert_header(header::ETag(jwks.etag.clone()))
-        .content_type("application/json")
-        .body(jwks.body.clone())
 }

@@ -1,11 +1,9 @@
-//! `GET /metrics`: the web-frontend's counters, in the Prometheus text format.
+//! The web-frontend's counters, rendered in the Prometheus text format for
+//! `GET /metrics`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use actix_web::{HttpResponse, web};
-use service::metrics::{CONTENT_TYPE, family, sample, single};
-
-use crate::AppState;
+use service::metrics::{family, sample, single};
 
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
@@ -94,12 +92,4 @@ impl Metrics {
         );
         out
     }
-}
-
-pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let mut out = state.metrics.render();
-    if let Some(redis) = &state.redis {
-        service::metrics::redis_up(&mut out, redis.is_up());
-    }
-    HttpResponse::Ok().content_type(CONTENT_TYPE).body(out)
 }

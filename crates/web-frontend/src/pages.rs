@@ -11,42 +11,17 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use tera::Context;
 
-use crate::AppState;
-use crate::error::WebError;
+use crate::backplane::RevokeOutcome;
+use crate::error::{WebError, chain};
 use crate::metrics::bump;
 use crate::origin::is_same_origin_post;
+use crate::session::{self, logged_in_user};
+use crate::state::AppState;
 use crate::throttle::Throttled;
-
-/// The session key holding the logged-in username.
-const USERNAME_KEY: &str = "username";
-/// The session key holding the login session's id (`sid` in its tokens).
-const SESSION_ID_KEY: &str = "sid";
 
 /// Longest username or password looked at; anything longer cannot be valid
 /// and is not worth an argon2 run.
 const MAX_CREDENTIAL_BYTES: usize = 1024;
-
-pub(crate) fn logged_in_user(session: &Session) -> Result<Option<String>, WebError> {
-    Ok(session.get::<String>(USERNAME_KEY)?)
-}
-
-/// The id every token of this login carries as `sid`: 128 random bits,
-/// unrelated to the cookie (a token never reveals the session cookie).
-pub(crate) fn login_session_id(session: &Session) -> Result<String, WebError> {
-    if let Some(id) = session.get::<String>(SESSION_ID_KEY)? {
-        return Ok(id);
-    }
-    let id = new_session_id();
-    session.insert(SESSION_ID_KEY, &id)?;
-    Ok(id)
-}
-
-fn new_session_id() -> String {
-    use rand::RngCore as _;
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
 
 fn render(
     state: &AppState,
@@ -180,29 +155,26 @@ pub(crate) async fn log_out(
     request: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
-) -> HttpResponse {
+) -> Result<HttpResponse, WebError> {
     if !is_same_origin_post(&request) {
-        return forbidden_cross_site();
+        return Ok(forbidden_cross_site());
     }
     let username = logged_in_user(&session).ok().flatten();
-    let session_id = session.get::<String>(SESSION_ID_KEY).ok().flatten();
     // Revoked before the session ends: when the revocation cannot be recorded
     // (Redis unavailable), the session stays, and the user can try again.
-    if let Some(session_id) = session_id {
+    if let Some(session_id) = session::existing_session_id(&session) {
         let until = claims::unix_now().saturating_add(state.revoke_for_secs);
-        match state.revocations.revoke(session_id, until).await {
-            Ok(true) => bump(&state.metrics.revocations_delivered),
-            Ok(false) => {
+        match state.backplane.revoke(session_id, until).await {
+            RevokeOutcome::Delivered => bump(&state.metrics.revocations_delivered),
+            RevokeOutcome::Resending => {
                 bump(&state.metrics.revocations_undelivered);
                 tracing::warn!(
                     "the logout is not yet known to the socket server; it is resent every few seconds"
                 );
             }
-            Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), "logout refused: the revocation could not be recorded");
-                return actix_web::ResponseError::error_response(
-                    &crate::backplane::StoreUnavailable,
-                );
+            RevokeOutcome::Unavailable(error) => {
+                tracing::warn!(error = %chain(&error), "logout refused: the revocation could not be recorded");
+                return Err(WebError::StoreUnavailable);
             }
         }
     }
@@ -211,20 +183,7 @@ pub(crate) async fn log_out(
         bump(&state.metrics.logouts);
         tracing::info!(%username, "logged out");
     }
-    see_other("/")
-}
-
-/// `GET /readyz`: 200 when this node can serve every request (always in the
-/// embedded mode; in the scaled mode while Redis answers), else 503.
-pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match &state.redis {
-        Some(redis) if !redis.is_up() => HttpResponse::ServiceUnavailable()
-            .content_type("text/plain; charset=utf-8")
-            .body("Redis is unreachable"),
-        _ => HttpResponse::Ok()
-            .content_type("text/plain; charset=utf-8")
-            .body("ready"),
-    }
+    Ok(see_other("/"))
 }
 
 pub(crate) async fn private(
@@ -258,11 +217,9 @@ fn forbidden_cross_site() -> HttpResponse {
         .body("cross-site request refused")
 }
 
-/// A fresh session id on login (no session fixation), holding the username.
+/// A fresh session on login, holding the username; on to the private page.
 fn start_session(session: &Session, username: String) -> Result<HttpResponse, WebError> {
-    session.renew();
-    session.insert(USERNAME_KEY, &username)?;
-    session.insert(SESSION_ID_KEY, new_session_id())?;
+    session::start(session, &username)?;
     tracing::info!(%username, "logged in");
     Ok(see_other("/private"))
 }
@@ -319,9 +276,7 @@ async fn check_password(
         return Ok(false);
     }
     let directory = state.clone();
-    let valid = web::block(move || directory.users.verify(&username, &password))
-        .await
-        .map_err(|error| WebError::PasswordCheck(anyhow::anyhow!("{error}")))?;
+    let valid = web::block(move || directory.users.verify(&username, &password)).await?;
     if valid {
         bump(&state.metrics.logins_ok);
     } else {

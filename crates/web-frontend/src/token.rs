@@ -4,9 +4,10 @@ use actix_session::Session;
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
 
-use crate::AppState;
 use crate::error::WebError;
-use crate::pages::{logged_in_user, login_session_id};
+use crate::metrics::bump;
+use crate::session::{logged_in_user, login_session_id};
+use crate::state::AppState;
 
 /// The token as a JSON string, never cached; 403 without a session.
 pub(crate) async fn get_io_connection_token(
@@ -25,7 +26,7 @@ pub(crate) async fn get_io_connection_token(
         .current()
         .issuer
         .issue(&username, &session_id, claims::unix_now())?;
-    crate::metrics::bump(&state.metrics.tokens_issued);
+    bump(&state.metrics.tokens_issued);
     tracing::debug!(%username, "token issued");
     Ok(HttpResponse::Ok().insert_header(no_store).json(token))
 }

@@ -1,20 +1,20 @@
-//! Logout revocation: the web-frontend tells the socket-server which login
-//! sessions ended, over the authenticated channel (`claims::RevocationSigner`).
-//!
-//! Scaled mode: the notice goes through Redis ([`crate::backplane`]) to every
-//! socket-server node. Embedded mode: a logout is pushed at once (the handler waits for it, briefly), and every
-//! session ended within one token lifetime is pushed again every 2 seconds —
-//! an empty list too, as a heartbeat — so a socket server that was down or
-//! restarted learns the whole list within 2 s (and holds back tokens older
-//! than itself until it has).
+//! The embedded mode's revocation channel: a logout is pushed to the
+//! socket-server over HTTP at once (the handler waits for it, briefly), and
+//! every session ended within one token lifetime is pushed again every 2
+//! seconds — an empty list too, as a heartbeat — so a socket server that was
+//! down or restarted learns the whole list within 2 s (and holds back tokens
+//! older than itself until it has). Notices are signed
+//! (`claims::RevocationSigner`).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use claims::Revocation;
-
-use crate::keys::KeyRing;
 use tokio::sync::{mpsc, oneshot};
+
+use super::http::SocketServerHttp;
+use crate::error::BuildError;
+use crate::keys::KeyRing;
 
 /// How often the whole list of live revocations is sent again.
 const RESYNC_EVERY: Duration = Duration::from_secs(2);
@@ -22,80 +22,56 @@ const RESYNC_EVERY: Duration = Duration::from_secs(2);
 const PUSH_TIMEOUT: Duration = Duration::from_millis(800);
 /// Logouts waiting for the publisher; past this, a logout waits for room.
 const QUEUE: usize = 1024;
+/// The socket-server's endpoint for notices.
+const REVOCATIONS_PATH: &str = "/internal/revocations";
+
+/// The handle request handlers use; the publisher task does the sending.
+#[derive(Clone, Debug)]
+pub(crate) struct RevocationPublisher {
+    commands: mpsc::Sender<Command>,
+}
 
 #[derive(Debug)]
-pub(crate) struct Command {
+struct Command {
     revocation: Revocation,
     delivered: oneshot::Sender<bool>,
 }
 
-/// The handle request handlers use.
-#[derive(Clone, Debug)]
-pub(crate) enum RevocationPublisher {
-    /// Embedded: pushed over HTTP to the socket-server, and resent.
-    Http(mpsc::Sender<Command>),
-    /// Scaled: recorded in Redis and announced on its channel.
-    Redis {
-        redis: crate::backplane::Redis,
-        keys: KeyRing,
-    },
-}
-
 impl RevocationPublisher {
-    /// Starts the HTTP publisher task on the current runtime.
-    pub(crate) fn start(keys: KeyRing, socket_base_url: &str) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(PUSH_TIMEOUT)
-            .build()
-            .map_err(|error| anyhow::anyhow!("the revocation channel's HTTP client: {error}"))?;
-        let url = format!(
-            "{}/internal/revocations",
-            socket_base_url.trim_end_matches('/')
-        );
+    /// Starts the publisher task on the current runtime, sending to the
+    /// socket-server at `socket_base_url`.
+    pub(crate) fn start(keys: KeyRing, socket_base_url: &str) -> Result<Self, BuildError> {
+        let http = SocketServerHttp::new(socket_base_url, PUSH_TIMEOUT)?;
         let (commands, receiver) = mpsc::channel(QUEUE);
         let task = Publisher {
             reachable: true,
-            client,
-            url,
+            http,
             keys,
             live: HashMap::new(),
         };
         tokio::spawn(task.run(receiver));
-        Ok(Self::Http(commands))
+        Ok(Self { commands })
     }
 
-    /// Revokes a session. `Ok(true)`: the socket servers have it; `Ok(false)`:
-    /// not yet (embedded mode: the resync keeps trying); `Err`: Redis is
-    /// unavailable and nothing was recorded (the logout must not go ahead).
-    pub(crate) async fn revoke(&self, sid: String, until: i64) -> anyhow::Result<bool> {
-        let revocation = Revocation { sid, until };
-        match self {
-            RevocationPublisher::Http(commands) => {
-                let (delivered, outcome) = oneshot::channel();
-                let command = Command {
-                    revocation,
-                    delivered,
-                };
-                if commands.send(command).await.is_err() {
-                    return Ok(false);
-                }
-                Ok(outcome.await.unwrap_or(false))
-            }
-            RevocationPublisher::Redis { redis, keys } => {
-                redis
-                    .revoke(&keys.current().revocations, revocation)
-                    .await?;
-                Ok(true)
-            }
+    /// Pushes a revocation: `true` once the socket servers have it, `false`
+    /// when not yet (the resync keeps sending it).
+    pub(crate) async fn push(&self, revocation: Revocation) -> bool {
+        let (delivered, outcome) = oneshot::channel();
+        let command = Command {
+            revocation,
+            delivered,
+        };
+        if self.commands.send(command).await.is_err() {
+            return false;
         }
+        outcome.await.unwrap_or(false)
     }
 }
 
 struct Publisher {
     /// Whether the last push got through (warnings are for changes only).
     reachable: bool,
-    client: reqwest::Client,
-    url: String,
+    http: SocketServerHttp,
     keys: KeyRing,
     /// sid → until: every session ended within one token lifetime.
     live: HashMap<String, i64>,
@@ -151,7 +127,7 @@ impl Publisher {
                 return false;
             }
         };
-        match self.client.post(&self.url).body(notice).send().await {
+        match self.http.post(REVOCATIONS_PATH).body(notice).send().await {
             Ok(response) if response.status().is_success() => true,
             Ok(response) => {
                 if self.reachable {
