@@ -6,17 +6,16 @@
 
 use std::sync::LazyLock;
 
-use claims::{Algorithm, KeySet, PrivateKey, SigningKey, TokenVerifier};
+use claims::{Algorithm, KeySet, TokenVerifier};
 use libfuzzer_sys::fuzz_target;
+use testkit::KeyPair;
 
 /// A token per algorithm, signed by a key no document here can hold, and the
 /// same without its `kid`.
 static TOKENS: LazyLock<Vec<(Algorithm, String)>> = LazyLock::new(|| {
     let mut tokens = Vec::new();
     for algorithm in [Algorithm::EdDSA, Algorithm::ES256] {
-        let (pem, _) = PrivateKey::generate_pem(algorithm, &[42; 32]).expect("a valid seed");
-        let key = SigningKey::Private(PrivateKey::from_pem(algorithm, pem.as_bytes()).expect("reads"));
-        let token = claims::sign_raw(&key, &authbridge_fuzz::claims());
+        let token = KeyPair::generate(algorithm, 42).sign(&authbridge_fuzz::claims());
         let (_, rest) = token.split_once('.').expect("a dot");
         // `{"alg":…}` alone, base64url.
         let header = match algorithm {

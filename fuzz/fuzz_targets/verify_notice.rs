@@ -8,7 +8,9 @@ use claims::RevocationVerifier;
 use libfuzzer_sys::fuzz_target;
 
 static VERIFIER: LazyLock<RevocationVerifier> = LazyLock::new(|| {
-    RevocationVerifier::new(&authbridge_fuzz::key_settings()).expect("a usable key")
+    authbridge_fuzz::fixture()
+        .revocation_verifier()
+        .expect("a usable key")
 });
 
 fuzz_target!(|data: &[u8]| {

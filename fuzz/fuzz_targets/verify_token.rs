@@ -8,7 +8,7 @@ use claims::TokenVerifier;
 use libfuzzer_sys::fuzz_target;
 
 static VERIFIER: LazyLock<TokenVerifier> =
-    LazyLock::new(|| TokenVerifier::new(&authbridge_fuzz::key_settings()).expect("a usable key"));
+    LazyLock::new(|| authbridge_fuzz::fixture().verifier().expect("a usable key"));
 
 fuzz_target!(|data: &[u8]| {
     let token = String::from_utf8_lossy(data);

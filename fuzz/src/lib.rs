@@ -1,17 +1,11 @@
-//! What the fuzz targets share: the settings of the verifiers under test.
+//! What the fuzz targets share: the keys and settings of the verifiers under test.
 
-use claims::KeySettings;
-use secrecy::SecretString;
+use testkit::Hs256Fixture;
 
-/// Fixed settings; the fuzzer never finds this key, so nothing may verify.
-pub fn key_settings() -> KeySettings {
-    KeySettings {
-        secret: SecretString::from("fuzzing-shared-key-0123456789abcdef"),
-        issuer: "web-frontend".into(),
-        audience: "socket-server".into(),
-        ttl_secs: 300,
-        leeway_secs: 5,
-    }
+/// Fixed keys and the contract's settings; the fuzzer never finds this key,
+/// so nothing may verify.
+pub fn fixture() -> Hs256Fixture {
+    Hs256Fixture::new("fuzzing-shared-key-0123456789abcdef")
 }
 
 /// The time every input is checked at.
@@ -19,7 +13,7 @@ pub const NOW: i64 = 1_800_000_000;
 
 /// The token rules besides the keys.
 pub fn token_settings() -> claims::TokenSettings {
-    key_settings().token_settings()
+    fixture().settings
 }
 
 /// The claims of a valid token at [`NOW`].

@@ -244,7 +244,7 @@ pub(crate) fn claims_now(username: &str) -> Value {
 }
 
 pub(crate) fn mint(payload: &Value) -> String {
-    claims::sign_raw_hs256(SECRET.as_bytes(), payload)
+    testkit::sign_hs256(SECRET.as_bytes(), payload)
 }
 
 pub(crate) fn expired_token(username: &str) -> String {
@@ -255,7 +255,7 @@ pub(crate) fn expired_token(username: &str) -> String {
 }
 
 pub(crate) fn forged_token(username: &str) -> String {
-    claims::sign_raw_hs256(
+    testkit::sign_hs256(
         b"not-the-shared-key-not-the-shared-key!!",
         &claims_now(username),
     )

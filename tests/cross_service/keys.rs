@@ -95,9 +95,9 @@ pub(crate) fn asymmetric_settings(algorithm: Algorithm, private_key: &Path) -> S
     settings
 }
 
-/// The private key in a PEM file.
-pub(crate) fn private_key(algorithm: Algorithm, path: &Path) -> claims::PrivateKey {
-    claims::PrivateKey::from_pem(algorithm, &std::fs::read(path).expect("a PEM file"))
+/// The key pair of a private PEM file, to sign any payload with.
+pub(crate) fn key_pair(algorithm: Algorithm, path: &Path) -> testkit::KeyPair {
+    testkit::KeyPair::from_private_pem(algorithm, &std::fs::read(path).expect("a PEM file"))
         .expect("a private key")
 }
 
@@ -186,11 +186,11 @@ async fn tokens_of_a_key_not_in_the_set_and_hs256_with_the_public_key_are_refuse
     let system = spawn_system_with(asymmetric_settings(algorithm, &private)).await;
     let claims = claims_now("gonzalo");
 
-    let stranger = private_key(algorithm, &stranger);
-    let signed_by_stranger = claims::sign_raw(&claims::SigningKey::Private(stranger), &claims);
+    let stranger = key_pair(algorithm, &stranger);
+    let signed_by_stranger = stranger.sign(&claims);
     // The classic confusion: HS256 with the public key (its PEM) as the secret.
     let public_pem = std::fs::read(&public).expect("pem");
-    let confused = claims::sign_raw_hs256(&public_pem, &claims);
+    let confused = testkit::sign_hs256(&public_pem, &claims);
     // And the contract's HS256 token with some shared key.
     for (what, token) in [
         ("a key not in the set", signed_by_stranger),
@@ -296,7 +296,7 @@ async fn a_flood_of_unknown_kids_costs_one_fetch_of_the_jwk_set() {
     let (private, _) = dir.pair("signing", algorithm);
     let (stranger, _) = dir.pair("stranger", algorithm);
     let system = spawn_system_with(asymmetric_settings(algorithm, &private)).await;
-    let stranger = private_key(algorithm, &stranger);
+    let stranger = key_pair(algorithm, &stranger);
     let served_before = metric(&system.web_url, "authbridge_jwks_served_total", "").await;
     let fetched_before = metric(
         &system.socket_url,
@@ -308,8 +308,7 @@ async fn a_flood_of_unknown_kids_costs_one_fetch_of_the_jwk_set() {
 
     // 500 handshakes, 50 at a time, each token naming a kid of its own.
     let claims = claims_now("gonzalo");
-    let stranger = claims::SigningKey::Private(stranger);
-    let signed = claims::sign_raw(&stranger, &claims);
+    let signed = stranger.sign(&claims);
     let (_, rest) = signed.split_once('.').expect("a dot");
     let addr = loadgen::resolve(&system.socket_url).await.expect("address");
     let started = tokio::time::Instant::now();

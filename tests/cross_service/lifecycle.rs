@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
-use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -245,9 +244,11 @@ async fn a_revocation_notice_needs_the_shared_key() {
         until: claims::unix_now() + 300,
     }];
     let signer = |secret: &str| {
-        let mut key = settings().key_settings().expect("key");
-        key.secret = SecretString::from(secret.to_owned());
-        claims::RevocationSigner::new(&key).expect("signer")
+        let key = testkit::Hs256Fixture {
+            secret: secret.as_bytes().to_vec(),
+            settings: settings().token_settings(),
+        };
+        key.revocation_signer().expect("signer")
     };
     let post = |body: String| {
         reqwest::Client::new()

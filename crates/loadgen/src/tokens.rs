@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use claims::{KeySettings, TokenIssuer};
-use secrecy::SecretString;
+use claims::{KeyError, SharedKey, SigningKey, TokenIssuer, TokenSettings};
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::LoadError;
 
@@ -37,11 +37,12 @@ pub struct MintSettings {
 impl MintSettings {
     /// The contract's defaults (`iss` `web-frontend`, `aud` `socket-server`, 300 s).
     pub fn new(secret: SecretString) -> Self {
+        let defaults = contract_settings();
         Self {
             secret,
-            issuer: "web-frontend".into(),
-            audience: "socket-server".into(),
-            ttl_secs: 300,
+            issuer: defaults.issuer,
+            audience: defaults.audience,
+            ttl_secs: defaults.ttl_secs,
             users: None,
             made_at: claims::unix_now(),
         }
@@ -86,7 +87,7 @@ impl TokenSource {
         bad_share: f64,
         timeout: Duration,
     ) -> Result<Vec<Token>, LoadError> {
-        let forger = TokenIssuer::new(&key_settings(SecretString::from(FORGED_KEY), 300))
+        let forger = hs256_issuer(FORGED_KEY.as_bytes(), &contract_settings())
             .map_err(|error| LoadError::Tokens(error.to_string()))?;
         let wanted = (0..count).filter(|&i| !is_forged(i, bad_share)).count();
         let genuine: Vec<String> = match self {
@@ -134,10 +135,14 @@ impl TokenSource {
 
 impl MintSettings {
     fn issuer(&self) -> Result<TokenIssuer, LoadError> {
-        let mut settings = key_settings(self.secret.clone(), self.ttl_secs);
-        settings.issuer.clone_from(&self.issuer);
-        settings.audience.clone_from(&self.audience);
-        TokenIssuer::new(&settings).map_err(|error| LoadError::Tokens(format!("--secret: {error}")))
+        let settings = TokenSettings {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            ttl_secs: self.ttl_secs,
+            ..contract_settings()
+        };
+        hs256_issuer(self.secret.expose_secret().as_bytes(), &settings)
+            .map_err(|error| LoadError::Tokens(format!("--secret: {error}")))
     }
 
     fn username(&self, index: usize) -> String {
@@ -148,14 +153,26 @@ impl MintSettings {
     }
 }
 
-fn key_settings(secret: SecretString, ttl_secs: u64) -> KeySettings {
-    KeySettings {
-        secret,
+/// The contract's `iss`, `aud` and lifetime: what forged tokens carry, and
+/// minted ones unless told otherwise. (The leeway is a verifier's; an issuer
+/// does not read it.)
+fn contract_settings() -> TokenSettings {
+    TokenSettings {
         issuer: "web-frontend".into(),
         audience: "socket-server".into(),
-        ttl_secs,
+        ttl_secs: 300,
         leeway_secs: 5,
     }
+}
+
+/// Signs as the web-frontend does in the contract's default mode: HS256 with
+/// the shared key, and no `kid` (the contract's exact header).
+fn hs256_issuer(secret: &[u8], settings: &TokenSettings) -> Result<TokenIssuer, KeyError> {
+    let key = SigningKey::Shared {
+        key: SharedKey::new(secret)?,
+        announce_kid: false,
+    };
+    Ok(TokenIssuer::with_key(settings, &key))
 }
 
 async fn wait_for_second_after(second: i64) {
@@ -167,7 +184,6 @@ async fn wait_for_second_after(second: i64) {
 impl WebLogin {
     /// A cookie-keeping client logged in with the form (`POST /login` → 303).
     pub async fn log_in(&self, timeout: Duration) -> Result<reqwest::Client, LoadError> {
-        use secrecy::ExposeSecret as _;
         let client = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -256,7 +272,9 @@ mod tests {
             .tokens(10, 0.2, Duration::from_secs(5))
             .await
             .expect("tokens");
-        let verifier = claims::TokenVerifier::new(&key_settings(secret, 300)).expect("verifier");
+        let verifier = testkit::Hs256Fixture::new(secret.expose_secret())
+            .verifier()
+            .expect("verifier");
         for token in &tokens {
             let verified = verifier.verify(&token.token, claims::unix_now());
             assert_eq!(verified.is_err(), token.forged);

@@ -2,11 +2,9 @@
 
 use std::path::PathBuf;
 
-use claims::{Algorithm, KeySettings};
+use claims::Algorithm;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-
-use crate::error::ConfigError;
 
 /// Every section of the configuration.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -208,24 +206,6 @@ impl Settings {
     /// What the token rules are besides the keys.
     pub fn token_settings(&self) -> claims::TokenSettings {
         claims::TokenSettings {
-            issuer: self.jwt.issuer.clone(),
-            audience: self.jwt.audience.clone(),
-            ttl_secs: self.jwt.ttl_secs,
-            leeway_secs: self.jwt.leeway_secs,
-        }
-    }
-
-    /// The key settings of the token, for a service that signs or verifies.
-    /// Without a secret this is the contract's one-line refusal.
-    pub fn key_settings(&self) -> Result<KeySettings, ConfigError> {
-        let secret = self.jwt.secret.clone().ok_or(ConfigError::MissingSecret)?;
-        Ok(self.key_settings_with(secret))
-    }
-
-    /// The key settings with the given secret (the all-in-one runner's generated one).
-    pub fn key_settings_with(&self, secret: SecretString) -> KeySettings {
-        KeySettings {
-            secret,
             issuer: self.jwt.issuer.clone(),
             audience: self.jwt.audience.clone(),
             ttl_secs: self.jwt.ttl_secs,

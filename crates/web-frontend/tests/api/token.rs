@@ -1,17 +1,17 @@
-use claims::{KeySettings, TokenVerifier};
-use secrecy::SecretString;
+use claims::{KeySet, SharedKey, TokenSettings, TokenVerifier};
 
 use crate::helpers::*;
 
+/// The socket-server's verifier in the contract's default mode.
 fn verifier() -> TokenVerifier {
-    TokenVerifier::new(&KeySettings {
-        secret: SecretString::from(SECRET),
+    let settings = TokenSettings {
         issuer: "web-frontend".into(),
         audience: "socket-server".into(),
         ttl_secs: 300,
         leeway_secs: 5,
-    })
-    .expect("verifier")
+    };
+    let key = SharedKey::new(SECRET.as_bytes()).expect("a long enough key");
+    TokenVerifier::with_keys(&settings, KeySet::shared(key))
 }
 
 #[tokio::test]
