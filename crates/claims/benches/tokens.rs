@@ -5,26 +5,18 @@
 
 use std::hint::black_box;
 
-use claims::{Algorithm, KeySet, KeySettings, PrivateKey, SigningKey, TokenIssuer, TokenVerifier};
+use claims::Algorithm;
 use criterion::{Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit as _, Mac as _};
-use secrecy::SecretString;
 use sha2::Sha256;
+use testkit::{Hs256Fixture, KeyPair};
 
 const SECRET: &str = "claims-benchmark-shared-key-0123456789abcdef";
 const USERNAME: &str = "gonzalo";
 const SESSION: &str = "0123456789abcdef0123456789abcdef";
 
 fn tokens(c: &mut Criterion) {
-    let settings = KeySettings {
-        secret: SecretString::from(SECRET),
-        issuer: "web-frontend".into(),
-        audience: "socket-server".into(),
-        ttl_secs: 300,
-        leeway_secs: 5,
-    };
-    let issuer = TokenIssuer::new(&settings).expect("a usable key");
-    let verifier = TokenVerifier::new(&settings).expect("a usable key");
+    let (issuer, verifier) = Hs256Fixture::new(SECRET).pair().expect("a usable key");
     let now = claims::unix_now();
     let token = issuer.issue(USERNAME, SESSION, now).expect("signs");
     assert!(verifier.verify(&token, now).is_ok(), "the token verifies");
@@ -53,20 +45,7 @@ fn tokens(c: &mut Criterion) {
 fn key_pairs(c: &mut Criterion) {
     let mut group = c.benchmark_group("key_pairs");
     for algorithm in [Algorithm::EdDSA, Algorithm::ES256] {
-        let (private, _) = PrivateKey::generate_pem(algorithm, &[7; 32]).expect("a valid seed");
-        let private = PrivateKey::from_pem(algorithm, private.as_bytes()).expect("reads");
-        let public = private.public().clone();
-        let settings = claims::TokenSettings {
-            issuer: "web-frontend".into(),
-            audience: "socket-server".into(),
-            ttl_secs: 300,
-            leeway_secs: 5,
-        };
-        let issuer = TokenIssuer::with_key(&settings, &SigningKey::Private(private));
-        let verifier = TokenVerifier::with_keys(
-            &settings,
-            KeySet::public(algorithm, vec![public]).expect("a set"),
-        );
+        let (issuer, verifier) = KeyPair::generate(algorithm, 7).pair();
         let now = claims::unix_now();
         let token = issuer.issue(USERNAME, SESSION, now).expect("signs");
         assert!(verifier.verify(&token, now).is_ok(), "the token verifies");

@@ -1,4 +1,5 @@
-//! Why a token was refused: what the client is told, and the precise reason for logs.
+//! Why a token was refused (what the client is told, and the precise reason
+//! for logs), or could not be signed.
 
 /// A refused token. `Display` is the message the client sees, fixed by the contract.
 #[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
@@ -87,3 +88,8 @@ impl std::fmt::Display for Invalid {
 }
 
 impl std::error::Error for Invalid {}
+
+/// Why a token could not be signed (the backend failed; never the caller's input).
+#[derive(Debug, thiserror::Error)]
+#[error("signing the token failed: {0}")]
+pub struct IssueError(#[from] jsonwebtoken::errors::Error);

@@ -1,18 +1,9 @@
 //! Signing: the web-frontend's side.
 
-use jsonwebtoken::EncodingKey;
-
-use crate::jws::Signer;
-use crate::keys::{Algorithm, SigningKey};
-use crate::{Claims, KeyError, KeySettings, TokenSettings, User, jws};
-
-/// `{"alg":"HS256","typ":"JWT"}`, byte for byte as the contract fixes it, base64url-encoded.
-pub(crate) const HS256_HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
-
-/// Why a token could not be signed (the backend failed; never the caller's input).
-#[derive(Debug, thiserror::Error)]
-#[error("signing the token failed: {0}")]
-pub struct IssueError(#[from] jsonwebtoken::errors::Error);
+use crate::error::IssueError;
+use crate::jws::{Signer, TOKEN_TYP};
+use crate::keys::SigningKey;
+use crate::payload::{Claims, TokenSettings, User};
 
 /// Signs connection tokens.
 pub struct TokenIssuer {
@@ -35,21 +26,12 @@ impl std::fmt::Debug for TokenIssuer {
 }
 
 impl TokenIssuer {
-    /// The contract's default: HS256 with the shared key, header exactly
-    /// `{"alg":"HS256","typ":"JWT"}`.
-    pub fn new(settings: &KeySettings) -> Result<Self, KeyError> {
-        let key = SigningKey::Shared {
-            key: settings.shared_key()?,
-            announce_kid: false,
-        };
-        Ok(Self::with_key(&settings.token_settings(), &key))
-    }
-
     /// Signs with `key`: a shared secret (with `kid` only when told to
-    /// announce it) or a private key (always with its `kid`).
+    /// announce it; without, the header is exactly the contract's
+    /// `{"alg":"HS256","typ":"JWT"}`) or a private key (always with its `kid`).
     pub fn with_key(settings: &TokenSettings, key: &SigningKey) -> Self {
         Self {
-            signer: Signer::new(key, "JWT"),
+            signer: Signer::new(key, TOKEN_TYP),
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             ttl_secs: i64::try_from(settings.ttl_secs).unwrap_or(i64::MAX),
@@ -94,18 +76,4 @@ impl TokenIssuer {
         let payload = serde_json::to_vec(claims).unwrap_or_default();
         Ok(self.signer.sign(&payload)?)
     }
-}
-
-/// Signs any payload bytes with the contract's header; see [`crate::sign_raw_hs256`].
-pub(crate) fn sign_payload(secret: &[u8], payload: &[u8]) -> jsonwebtoken::errors::Result<String> {
-    let key = EncodingKey::from_secret(secret)?;
-    jws::sign(HS256_HEADER_B64, payload, &key, Algorithm::HS256)
-}
-
-/// Signs any payload bytes with `key`'s header; see [`crate::sign_raw`].
-pub(crate) fn sign_payload_with(
-    key: &SigningKey,
-    payload: &[u8],
-) -> jsonwebtoken::errors::Result<String> {
-    Signer::new(key, "JWT").sign(payload)
 }

@@ -1,53 +1,28 @@
 //! Compact JWS, framed here so that the header is byte-exact when signing and
 //! the order of checks is ours when verifying. Signing uses jsonwebtoken; HS256
 //! verification uses the same RustCrypto HMAC that jsonwebtoken does, keyed once
-//! (the key's two padded blocks are hashed when the verifier is built, not per
-//! token), with its constant-time comparison; EdDSA and ES256 verification is
-//! jsonwebtoken's.
+//! (`mac.rs`), with its constant-time comparison; EdDSA and ES256 verification
+//! is jsonwebtoken's. The header constants live here, where headers are written
+//! and read.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit as _, Mac as _};
 use jsonwebtoken::EncodingKey;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny};
-use sha2::Sha256;
 
-use crate::Invalid;
-use crate::issue::HS256_HEADER_B64;
-use crate::keys::{Algorithm, KeySet, PublicKey, SharedKey, SigningKey};
+use crate::algorithm::Algorithm;
+use crate::error::Invalid;
+use crate::keys::{KeySet, PublicKey, SharedKey, SigningKey};
 
-/// An HMAC-SHA256 key, ready: each check clones the keyed state.
-#[derive(Clone)]
-pub(crate) struct MacKey(Hmac<Sha256>);
+/// `{"alg":"HS256","typ":"JWT"}`, byte for byte as the contract fixes it, base64url-encoded.
+pub(crate) const HS256_HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 
-impl MacKey {
-    pub(crate) fn new(secret: &[u8]) -> Self {
-        // HMAC takes a key of any length (longer ones are hashed first).
-        Self(Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable!()))
-    }
+/// The `typ` of a connect token.
+pub(crate) const TOKEN_TYP: &str = "JWT";
 
-    /// HMAC-SHA256(key, data).
-    pub(crate) fn tag(&self, data: &[u8]) -> [u8; 32] {
-        let mut mac = self.0.clone();
-        mac.update(data);
-        mac.finalize().into_bytes().into()
-    }
-
-    /// Whether `signature_b64` is the MAC of `signed`, compared in constant time.
-    fn verifies(&self, signed: &[u8], signature_b64: &str) -> Result<bool, Invalid> {
-        let mut signature = [0_u8; 32];
-        match URL_SAFE_NO_PAD.decode_slice(signature_b64, &mut signature) {
-            Ok(32) => {}
-            // Another length is another algorithm's MAC, or garbage.
-            Ok(_) | Err(base64::DecodeSliceError::OutputSliceTooSmall) => return Ok(false),
-            Err(base64::DecodeSliceError::DecodeError(_)) => return Err(Invalid::Malformed),
-        }
-        let mut mac = self.0.clone();
-        mac.update(signed);
-        Ok(mac.verify_slice(&signature).is_ok())
-    }
-}
+/// The `typ` of a revocation notice.
+pub const REVOCATION_TYP: &str = "authbridge-revocation+jwt";
 
 /// A key ready to sign one kind of JWS (`typ`): its header is encoded once.
 pub(crate) struct Signer {
@@ -95,7 +70,7 @@ impl Signer {
 }
 
 /// `header_b64.base64url(payload).signature` with the given (encoded) header.
-pub(crate) fn sign(
+fn sign(
     header_b64: &str,
     payload: &[u8],
     key: &EncodingKey,
@@ -115,7 +90,7 @@ pub(crate) fn sign(
 /// The encoded header `{"alg":…,"typ":…[,"kid":…]}`, members in that order;
 /// the contract's exact one for HS256 connect tokens without `kid`.
 fn header_b64(algorithm: Algorithm, typ: &str, kid: Option<&str>) -> String {
-    if algorithm == Algorithm::HS256 && typ == "JWT" && kid.is_none() {
+    if algorithm == Algorithm::HS256 && typ == TOKEN_TYP && kid.is_none() {
         return HS256_HEADER_B64.to_owned();
     }
     // JSON strings, escaped; written by hand so that the member order is fixed.
@@ -253,7 +228,7 @@ fn check_header(
         Some(typ) if header.typ.as_deref() != Some(typ) => return Err(Invalid::WrongType),
         // A connect token may carry any `typ` or none, but never the internal
         // channel's (RFC 8725 §3.11: explicit typing keeps kinds apart).
-        None if header.typ.as_deref() == Some(crate::revocation::REVOCATION_TYP) => {
+        None if header.typ.as_deref() == Some(REVOCATION_TYP) => {
             return Err(Invalid::WrongType);
         }
         _ => {}

@@ -10,12 +10,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::jws::Signer;
+use crate::error::{Invalid, IssueError};
+use crate::jws::{self, REVOCATION_TYP, Signer};
 use crate::keys::{KeySet, SigningKey};
-use crate::{Invalid, KeyError, KeySettings, TokenSettings, jws};
-
-/// The `typ` of a revocation notice.
-pub const REVOCATION_TYP: &str = "authbridge-revocation+jwt";
+use crate::payload::TokenSettings;
 
 /// A notice is short-lived: long enough for a slow network, too short to be
 /// worth replaying (and replaying one only repeats a revocation anyway).
@@ -94,15 +92,6 @@ impl std::fmt::Debug for RevocationSigner {
 }
 
 impl RevocationSigner {
-    /// The contract's default mode: a key derived from the shared secret.
-    pub fn new(settings: &KeySettings) -> Result<Self, KeyError> {
-        let key = SigningKey::Shared {
-            key: settings.shared_key()?,
-            announce_kid: false,
-        };
-        Ok(Self::with_key(&settings.token_settings(), &key))
-    }
-
     /// Signs with the channel's key for `key` (the same key pair, or a key
     /// derived from the shared secret).
     pub fn with_key(settings: &TokenSettings, key: &SigningKey) -> Self {
@@ -122,7 +111,7 @@ impl RevocationSigner {
     }
 
     /// A notice revoking `revoked`, issued at `now`.
-    pub fn sign(&self, revoked: &[Revocation], now: i64) -> Result<String, crate::IssueError> {
+    pub fn sign(&self, revoked: &[Revocation], now: i64) -> Result<String, IssueError> {
         let notice = Notice {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -152,14 +141,6 @@ impl std::fmt::Debug for RevocationVerifier {
 }
 
 impl RevocationVerifier {
-    /// The contract's default mode: a key derived from the shared secret.
-    pub fn new(settings: &KeySettings) -> Result<Self, KeyError> {
-        Ok(Self::with_keys(
-            &settings.token_settings(),
-            &KeySet::shared(settings.shared_key()?),
-        ))
-    }
-
     /// Checks with the channel's keys for `keys`.
     pub fn with_keys(settings: &TokenSettings, keys: &KeySet) -> Self {
         Self {

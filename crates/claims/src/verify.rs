@@ -5,11 +5,13 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
+use crate::error::{Invalid, VerifyError};
+use crate::jws;
 use crate::keys::KeySet;
-use crate::{
-    Invalid, KeyError, KeySettings, MAX_TOKEN_BYTES, TokenSettings, VerifiedClaims, VerifyError,
-    jws,
-};
+use crate::payload::{TokenSettings, VerifiedClaims};
+
+/// Tokens longer than this are refused before any parsing (a real one is ~400 bytes).
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// Checks connection tokens with the keys alone (the shared key, or public keys).
 #[derive(Clone)]
@@ -33,14 +35,6 @@ impl std::fmt::Debug for TokenVerifier {
 }
 
 impl TokenVerifier {
-    /// The contract's default: HS256 with the shared key.
-    pub fn new(settings: &KeySettings) -> Result<Self, KeyError> {
-        Ok(Self::with_keys(
-            &settings.token_settings(),
-            KeySet::shared(settings.shared_key()?),
-        ))
-    }
-
     /// Checks with `keys`, and with their algorithm alone.
     pub fn with_keys(settings: &TokenSettings, keys: KeySet) -> Self {
         Self {

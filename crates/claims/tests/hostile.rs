@@ -11,12 +11,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use claims::{
-    Invalid, KeySettings, MAX_NOTICE_BYTES, MAX_TOKEN_BYTES, REVOCATION_TYP, Revocation,
-    RevocationSigner, RevocationVerifier, TokenIssuer, TokenVerifier, VerifiedClaims, VerifyError,
+    Invalid, MAX_NOTICE_BYTES, MAX_TOKEN_BYTES, REVOCATION_TYP, Revocation, RevocationVerifier,
+    TokenVerifier, VerifiedClaims, VerifyError,
 };
 use hmac::{Hmac, KeyInit as _, Mac as _};
-use secrecy::SecretString;
 use sha2::{Sha256, Sha384, Sha512};
+use testkit::Hs256Fixture;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef-hostile-test-key";
 /// Another key of a legal size: what an attacker signs with.
@@ -47,22 +47,18 @@ mwIDAQAB
 // Building tokens by hand
 // ---------------------------------------------------------------------------
 
-fn settings_with_leeway(leeway_secs: u64) -> KeySettings {
-    KeySettings {
-        secret: SecretString::from(SECRET),
-        issuer: "web-frontend".into(),
-        audience: "socket-server".into(),
-        ttl_secs: 300,
-        leeway_secs,
-    }
+/// The verifiers under test are built from the shared fixture; only the
+/// tokens are made by hand.
+fn settings_with_leeway(leeway_secs: u64) -> Hs256Fixture {
+    Hs256Fixture::new(SECRET).with_leeway(leeway_secs)
 }
 
-fn settings() -> KeySettings {
+fn settings() -> Hs256Fixture {
     settings_with_leeway(LEEWAY.unsigned_abs())
 }
 
 fn verifier() -> TokenVerifier {
-    TokenVerifier::new(&settings()).expect("valid settings")
+    settings().verifier().expect("valid settings")
 }
 
 fn b64(bytes: impl AsRef<[u8]>) -> String {
@@ -251,14 +247,23 @@ fn the_hand_built_signature_is_the_crates_own_hs256() {
     let payload = r#"{"aud":"socket-server","exp":1800000300,"iat":1800000000,"iss":"web-frontend","sub":"gonzalo"}"#;
     let value: serde_json::Value = serde_json::from_str(payload).expect("json");
     assert_eq!(
-        claims::sign_raw_hs256(SECRET.as_bytes(), &value),
+        testkit::sign_hs256(SECRET.as_bytes(), &value),
         connect_token(payload)
+    );
+    // And the issuer's own signing, over the bytes it writes for these claims.
+    let issuer = settings().issuer().expect("issuer");
+    let claims = issuer.claims_for("gonzalo", SESSION, NOW);
+    let written = serde_json::to_string(&claims).expect("json");
+    assert_eq!(
+        issuer.sign(&claims).expect("token"),
+        connect_token(&written)
     );
 }
 
 #[test]
 fn a_hand_built_token_matches_an_issued_one_in_form() {
-    let issued = TokenIssuer::new(&settings())
+    let issued = settings()
+        .issuer()
         .expect("issuer")
         .issue("gonzalo", SESSION, NOW)
         .expect("token");
@@ -406,8 +411,8 @@ fn key_confusion_with_a_public_key_as_the_hmac_secret_is_refused() {
     // A verifier whose shared key *is* that PEM accepts its own tokens only:
     // the key comes from configuration, never from the token.
     let mut pem_settings = settings();
-    pem_settings.secret = SecretString::from(PUBLIC_KEY_PEM);
-    let pem_verifier = TokenVerifier::new(&pem_settings).expect("a PEM is a long enough key");
+    pem_settings.secret = PUBLIC_KEY_PEM.as_bytes().to_vec();
+    let pem_verifier = pem_settings.verifier().expect("a PEM is a long enough key");
     assert_refused_with(&pem_verifier, &connect_token(&payload), NOW, NOT_VALID);
 }
 
@@ -1254,7 +1259,7 @@ fn numeric_dates_at_the_edges_of_f64_never_panic() {
 
 #[test]
 fn exp_at_now_is_expired_without_leeway() {
-    let strict = TokenVerifier::new(&settings_with_leeway(0)).expect("verifier");
+    let strict = settings_with_leeway(0).verifier().expect("verifier");
     let at_now = connect_token(&claims_with(&[("exp", Some(&NOW.to_string()))]));
     assert_refused_with(&strict, &at_now, NOW, EXPIRED);
     let next_second = connect_token(&claims_with(&[("exp", Some(&(NOW + 1).to_string()))]));
@@ -1406,7 +1411,7 @@ fn notice_token(key: &[u8], header: &str, payload: &str) -> String {
 }
 
 fn revocation_verifier() -> RevocationVerifier {
-    RevocationVerifier::new(&settings()).expect("verifier")
+    settings().revocation_verifier().expect("verifier")
 }
 
 fn revoked() -> Vec<Revocation> {
@@ -1447,7 +1452,8 @@ fn the_channel_key_is_derived_from_the_shared_key() {
 
 #[test]
 fn a_revocation_notice_is_refused_as_a_connect_token() {
-    let notice = RevocationSigner::new(&settings())
+    let notice = settings()
+        .revocation_signer()
         .expect("signer")
         .sign(&revoked(), NOW)
         .expect("notice");
@@ -1486,7 +1492,8 @@ fn a_token_with_the_channel_audience_is_refused_as_a_connect_token() {
 
 #[test]
 fn a_connect_token_is_refused_by_the_revocation_verifier() {
-    let issued = TokenIssuer::new(&settings())
+    let issued = settings()
+        .issuer()
         .expect("issuer")
         .issue("gonzalo", SESSION, NOW)
         .expect("token");

@@ -5,24 +5,16 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use claims::{
     Algorithm, Invalid, KeyError, KeySet, PrivateKey, PublicKey, Revocation, RevocationSigner,
-    RevocationVerifier, SharedKey, SigningKey, TokenIssuer, TokenSettings, TokenVerifier,
-    VerifyError, jwks_document, keys_from_jwks,
+    RevocationVerifier, SharedKey, SigningKey, TokenIssuer, TokenVerifier, VerifyError,
+    jwks_document, keys_from_jwks,
 };
 use serde_json::{Value, json};
+use testkit::token_settings;
 
 const NOW: i64 = 1_800_000_000;
 const SESSION: &str = "s3ss10n-0f-th3-l0g1n";
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-current-key";
 const OLD_SECRET: &[u8] = b"fedcba9876543210fedcba9876543210-previous-key";
-
-fn settings() -> TokenSettings {
-    TokenSettings {
-        issuer: "web-frontend".into(),
-        audience: "socket-server".into(),
-        ttl_secs: 300,
-        leeway_secs: 5,
-    }
-}
 
 /// A fresh pair for `algorithm` (deterministic: the seed is fixed per call site).
 fn pair(algorithm: Algorithm, seed: u8) -> (PrivateKey, PublicKey) {
@@ -44,7 +36,7 @@ fn header(token: &str) -> Value {
 }
 
 fn verifier(keys: KeySet) -> TokenVerifier {
-    TokenVerifier::with_keys(&settings(), keys)
+    TokenVerifier::with_keys(&token_settings(), keys)
 }
 
 fn refusal(verifier: &TokenVerifier, token: &str, now: i64) -> Invalid {
@@ -59,7 +51,7 @@ fn eddsa_and_es256_tokens_carry_the_thumbprint_as_kid_and_verify_with_the_public
     for algorithm in [Algorithm::EdDSA, Algorithm::ES256] {
         let (private, public) = pair(algorithm, 7);
         assert_eq!(private.public(), &public, "{algorithm}: the same key");
-        let issuer = TokenIssuer::with_key(&settings(), &SigningKey::Private(private));
+        let issuer = TokenIssuer::with_key(&token_settings(), &SigningKey::Private(private));
         let token = issuer.issue("gonzalo", SESSION, NOW).expect("signs");
         assert_eq!(
             header(&token),
@@ -94,7 +86,7 @@ fn a_token_signed_by_a_key_not_in_the_set_is_refused() {
         let (_, trusted) = pair(algorithm, 1);
         let (stranger, _) = pair(algorithm, 2);
         let verifier = verifier(KeySet::public(algorithm, vec![trusted.clone()]).expect("a set"));
-        let forged = TokenIssuer::with_key(&settings(), &SigningKey::Private(stranger))
+        let forged = TokenIssuer::with_key(&token_settings(), &SigningKey::Private(stranger))
             .issue("gonzalo", SESSION, NOW)
             .expect("signs");
         // Its own kid: unknown here.
@@ -123,7 +115,7 @@ fn an_hs256_token_made_with_the_public_key_as_its_secret_is_refused() {
             .expect("a valid seed")
             .1;
         let verifier = verifier(KeySet::public(algorithm, vec![public.clone()]).expect("a set"));
-        let claims = TokenIssuer::with_key(&settings(), &SigningKey::Private(private))
+        let claims = TokenIssuer::with_key(&token_settings(), &SigningKey::Private(private))
             .claims_for("gonzalo", SESSION, NOW);
         // The classic confusion: the public key's bytes (PEM, or the JWK's x)
         // as an HMAC secret, with and without the key's kid.
@@ -134,7 +126,7 @@ fn an_hs256_token_made_with_the_public_key_as_its_secret_is_refused() {
                     key: SharedKey::new(&secret).expect("long enough"),
                     announce_kid,
                 };
-                let mut token = TokenIssuer::with_key(&settings(), &key)
+                let mut token = TokenIssuer::with_key(&token_settings(), &key)
                     .sign(&claims)
                     .expect("signs");
                 if announce_kid {
@@ -168,10 +160,10 @@ fn a_key_serves_its_own_algorithm_only() {
     assert!(PublicKey::from_pem(Algorithm::HS256, ed_pem.1.as_bytes()).is_err());
     // An EdDSA token to an ES256 verifier, and the reverse: wrong algorithm,
     // whatever the kid says.
-    let ed_token = TokenIssuer::with_key(&settings(), &SigningKey::Private(ed_private))
+    let ed_token = TokenIssuer::with_key(&token_settings(), &SigningKey::Private(ed_private))
         .issue("gonzalo", SESSION, NOW)
         .expect("signs");
-    let es_token = TokenIssuer::with_key(&settings(), &SigningKey::Private(es_private))
+    let es_token = TokenIssuer::with_key(&token_settings(), &SigningKey::Private(es_private))
         .issue("gonzalo", SESSION, NOW)
         .expect("signs");
     let es_verifier = verifier(KeySet::public(Algorithm::ES256, vec![es_public]).expect("set"));
@@ -203,8 +195,11 @@ fn a_kid_less_token_is_tried_against_every_key_of_the_set() {
             .map(|(_, public)| PublicKey::from_pem(algorithm, public.as_bytes()).expect("key"))
             .collect();
         let verifier = verifier(KeySet::public(algorithm, publics).expect("set"));
-        let claims = TokenIssuer::with_key(&settings(), &SigningKey::Private(pair(algorithm, 5).0))
-            .claims_for("gonzalo", SESSION, NOW);
+        let claims = TokenIssuer::with_key(
+            &token_settings(),
+            &SigningKey::Private(pair(algorithm, 5).0),
+        )
+        .claims_for("gonzalo", SESSION, NOW);
         for (private, _) in &pems {
             // jsonwebtoken's own encoder: `{"typ":"JWT","alg":…}`, no kid.
             let key = match algorithm {
@@ -290,7 +285,7 @@ fn rotated(valid_until: i64) -> TokenVerifier {
 
 fn shared_issuer(secret: &[u8], announce_kid: bool) -> TokenIssuer {
     TokenIssuer::with_key(
-        &settings(),
+        &token_settings(),
         &SigningKey::Shared {
             key: SharedKey::new(secret).expect("key"),
             announce_kid,
@@ -371,8 +366,8 @@ fn revocation_notices_are_signed_by_the_private_key_and_never_pass_for_tokens() 
     let (private, public) = pair(Algorithm::ES256, 10);
     let key = SigningKey::Private(private);
     let keys = KeySet::public(Algorithm::ES256, vec![public]).expect("set");
-    let signer = RevocationSigner::with_key(&settings(), &key);
-    let channel = RevocationVerifier::with_keys(&settings(), &keys);
+    let signer = RevocationSigner::with_key(&token_settings(), &key);
+    let channel = RevocationVerifier::with_keys(&token_settings(), &keys);
     let revoked = vec![Revocation {
         sid: SESSION.into(),
         until: NOW + 300,
@@ -380,14 +375,14 @@ fn revocation_notices_are_signed_by_the_private_key_and_never_pass_for_tokens() 
     let notice = signer.sign(&revoked, NOW).expect("signs");
     assert_eq!(channel.verify(&notice, NOW), Ok(revoked));
     // A notice is no connect token, and a token no notice.
-    let token = TokenIssuer::with_key(&settings(), &key)
+    let token = TokenIssuer::with_key(&token_settings(), &key)
         .issue("gonzalo", SESSION, NOW)
         .expect("signs");
     assert_eq!(channel.verify(&token, NOW), Err(Invalid::WrongType));
     assert_eq!(refusal(&verifier(keys), &notice, NOW), Invalid::WrongType);
     // Another pair's notice is refused.
     let (stranger, _) = pair(Algorithm::ES256, 11);
-    let forged = RevocationSigner::with_key(&settings(), &SigningKey::Private(stranger))
+    let forged = RevocationSigner::with_key(&token_settings(), &SigningKey::Private(stranger))
         .sign(&[], NOW)
         .expect("signs");
     assert_eq!(channel.verify(&forged, NOW), Err(Invalid::UnknownKey));
@@ -399,10 +394,10 @@ fn during_a_rotation_notices_of_either_secret_are_accepted() {
         current: SharedKey::new(SECRET).expect("key"),
         previous: Some((SharedKey::new(OLD_SECRET).expect("key"), NOW + 60)),
     };
-    let channel = RevocationVerifier::with_keys(&settings(), &keys);
+    let channel = RevocationVerifier::with_keys(&token_settings(), &keys);
     for (secret, announce_kid) in [(SECRET, true), (OLD_SECRET, false), (OLD_SECRET, true)] {
         let signer = RevocationSigner::with_key(
-            &settings(),
+            &token_settings(),
             &SigningKey::Shared {
                 key: SharedKey::new(secret).expect("key"),
                 announce_kid,

@@ -11,39 +11,33 @@ use std::sync::LazyLock;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use claims::{
-    KeySettings, REVOCATION_TYP, Revocation, RevocationSigner, RevocationVerifier, TokenIssuer,
-    TokenVerifier, VerifiedClaims,
+    REVOCATION_TYP, Revocation, RevocationSigner, RevocationVerifier, TokenIssuer, TokenVerifier,
+    VerifiedClaims,
 };
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use proptest::prelude::*;
 use proptest::sample::Index;
-use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
+use testkit::Hs256Fixture;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef-property-test-key";
 const NOW: i64 = 1_800_000_000;
 const LEEWAY: i64 = 5;
 const HS256_JWT: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
-fn settings() -> KeySettings {
-    KeySettings {
-        secret: SecretString::from(SECRET),
-        issuer: "web-frontend".into(),
-        audience: "socket-server".into(),
-        ttl_secs: 300,
-        leeway_secs: LEEWAY.unsigned_abs(),
-    }
+fn settings() -> Hs256Fixture {
+    Hs256Fixture::new(SECRET).with_leeway(LEEWAY.unsigned_abs())
 }
 
 static VERIFIER: LazyLock<TokenVerifier> =
-    LazyLock::new(|| TokenVerifier::new(&settings()).expect("valid settings"));
+    LazyLock::new(|| settings().verifier().expect("valid settings"));
 static ISSUER: LazyLock<TokenIssuer> =
-    LazyLock::new(|| TokenIssuer::new(&settings()).expect("valid settings"));
+    LazyLock::new(|| settings().issuer().expect("valid settings"));
 static REVOCATIONS: LazyLock<RevocationVerifier> =
-    LazyLock::new(|| RevocationVerifier::new(&settings()).expect("valid settings"));
+    LazyLock::new(|| settings().revocation_verifier().expect("valid settings"));
 static NOTICES: LazyLock<RevocationSigner> =
-    LazyLock::new(|| RevocationSigner::new(&settings()).expect("valid settings"));
+    LazyLock::new(|| settings().revocation_signer().expect("valid settings"));
 
 /// Failures print their minimal case; no regression file is written into the
 /// source tree.

@@ -1,26 +1,22 @@
 //! One test per rule of the contract's "The token" section.
 
-use secrecy::SecretString;
+use claims::{
+    Invalid, KeyError, MAX_TOKEN_BYTES, REVOCATION_TYP, Revocation, TokenVerifier, VerifiedClaims,
+    VerifyError,
+};
 use serde_json::{Value, json};
-
-use super::*;
+use testkit::Hs256Fixture;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef-test-key";
 const NOW: i64 = 1_800_000_000;
 const SESSION: &str = "s3ss10n-0f-th3-l0g1n";
 
-fn settings() -> KeySettings {
-    KeySettings {
-        secret: SecretString::from(SECRET),
-        issuer: "web-frontend".into(),
-        audience: "socket-server".into(),
-        ttl_secs: 300,
-        leeway_secs: 5,
-    }
+fn settings() -> Hs256Fixture {
+    Hs256Fixture::new(SECRET)
 }
 
 fn verifier() -> TokenVerifier {
-    TokenVerifier::new(&settings()).expect("valid settings")
+    settings().verifier().expect("valid settings")
 }
 
 fn valid_payload() -> Value {
@@ -46,7 +42,7 @@ fn without(mut payload: Value, key: &str) -> Value {
 }
 
 fn signed(payload: &Value) -> String {
-    sign_raw_hs256(SECRET.as_bytes(), payload)
+    testkit::sign_hs256(SECRET.as_bytes(), payload)
 }
 
 fn b64(value: &Value) -> String {
@@ -56,15 +52,7 @@ fn b64(value: &Value) -> String {
 
 /// A token with any header, signed with HS256 over exactly what it carries.
 fn signed_with_header(header: &Value, payload: &Value) -> String {
-    let signing_input = format!("{}.{}", b64(header), b64(payload));
-    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).expect("key");
-    let signature = jsonwebtoken::crypto::sign(
-        signing_input.as_bytes(),
-        &key,
-        jsonwebtoken::Algorithm::HS256,
-    )
-    .expect("sign");
-    format!("{signing_input}.{signature}")
+    testkit::sign_hs256_with_header(SECRET.as_bytes(), header, payload)
 }
 
 fn refusal(token: &str) -> VerifyError {
@@ -79,7 +67,8 @@ fn exactly_one_crypto_backend_is_compiled_in() {
     // sign; this fails the build's tests instead.
     assert!(jsonwebtoken::crypto::CryptoProvider::try_get_default().is_some());
     assert!(
-        TokenIssuer::new(&settings())
+        settings()
+            .issuer()
             .expect("issuer")
             .issue("gonzalo", SESSION, NOW)
             .is_ok()
@@ -88,7 +77,7 @@ fn exactly_one_crypto_backend_is_compiled_in() {
 
 #[test]
 fn an_issued_token_round_trips_through_the_verifier() {
-    let issuer = TokenIssuer::new(&settings()).expect("issuer");
+    let issuer = settings().issuer().expect("issuer");
     let token = issuer.issue("gonzalo", SESSION, NOW).expect("token");
     let claims = verifier().verify(&token, NOW + 10).expect("valid");
     assert_eq!(
@@ -105,7 +94,8 @@ fn an_issued_token_round_trips_through_the_verifier() {
 #[test]
 fn issued_tokens_have_the_exact_header_and_every_claim() {
     use base64::Engine as _;
-    let token = TokenIssuer::new(&settings())
+    let token = settings()
+        .issuer()
         .expect("issuer")
         .issue("gonzalo", SESSION, NOW)
         .expect("token");
@@ -133,7 +123,7 @@ fn issued_tokens_have_the_exact_header_and_every_claim() {
 
 #[test]
 fn every_token_gets_its_own_jti() {
-    let issuer = TokenIssuer::new(&settings()).expect("issuer");
+    let issuer = settings().issuer().expect("issuer");
     assert_ne!(
         issuer.claims_for("gonzalo", SESSION, NOW).jti,
         issuer.claims_for("gonzalo", SESSION, NOW).jti
@@ -153,7 +143,7 @@ fn a_token_from_another_library_with_another_header_order_is_accepted() {
 #[test]
 fn a_connect_token_typed_as_a_revocation_notice_is_refused() {
     let token = signed_with_header(
-        &json!({"alg": "HS256", "typ": crate::REVOCATION_TYP}),
+        &json!({"alg": "HS256", "typ": REVOCATION_TYP}),
         &valid_payload(),
     );
     assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::WrongType));
@@ -181,7 +171,7 @@ fn kid_jku_x5u_and_jwk_headers_are_ignored() {
 
 #[test]
 fn a_wrong_signature_is_refused() {
-    let token = sign_raw_hs256(b"another-key-another-key-another-key!", &valid_payload());
+    let token = testkit::sign_hs256(b"another-key-another-key-another-key!", &valid_payload());
     assert_eq!(refusal(&token), VerifyError::Invalid(Invalid::BadSignature));
 }
 
@@ -394,7 +384,7 @@ fn an_expired_token_with_another_fault_is_not_valid_rather_than_expired() {
         refusal(&signed(&payload)),
         VerifyError::Invalid(Invalid::WrongAudience)
     );
-    let forged = sign_raw_hs256(
+    let forged = testkit::sign_hs256(
         b"another-key-another-key-another-key!",
         &with(valid_payload(), "exp", json!(NOW - 60)),
     );
@@ -483,7 +473,7 @@ fn a_user_with_extra_fields_is_accepted_and_a_doubled_username_refused() {
 
 /// A token over exactly these payload bytes, with the test key.
 fn sign_raw_bytes(payload: &str) -> String {
-    crate::issue::sign_payload(SECRET.as_bytes(), payload.as_bytes()).expect("signs")
+    testkit::sign_hs256_bytes(SECRET.as_bytes(), payload.as_bytes())
 }
 
 #[test]
@@ -505,15 +495,9 @@ fn identity_is_sub() {
 #[test]
 fn a_short_secret_is_refused_when_building() {
     let mut short = settings();
-    short.secret = SecretString::from("too-short");
-    assert_eq!(
-        TokenIssuer::new(&short).err(),
-        Some(KeyError::SecretTooShort(9))
-    );
-    assert_eq!(
-        TokenVerifier::new(&short).err(),
-        Some(KeyError::SecretTooShort(9))
-    );
+    short.secret = b"too-short".to_vec();
+    assert_eq!(short.issuer().err(), Some(KeyError::SecretTooShort(9)));
+    assert_eq!(short.verifier().err(), Some(KeyError::SecretTooShort(9)));
 }
 
 #[test]
@@ -538,7 +522,7 @@ fn only_two_client_messages_exist() {
 fn debug_output_never_shows_the_key() {
     let shown = format!(
         "{:?} {:?}",
-        TokenIssuer::new(&settings()).expect("issuer"),
+        settings().issuer().expect("issuer"),
         verifier()
     );
     assert!(!shown.contains(SECRET));
@@ -578,33 +562,36 @@ mod revocation_channel {
 
     #[test]
     fn a_notice_round_trips() {
-        let notice = RevocationSigner::new(&settings())
+        let notice = settings()
+            .revocation_signer()
             .expect("signer")
             .sign(&revoked(), NOW)
             .expect("sign");
-        let verifier = RevocationVerifier::new(&settings()).expect("verifier");
+        let verifier = settings().revocation_verifier().expect("verifier");
         assert_eq!(verifier.verify(&notice, NOW + 1), Ok(revoked()));
     }
 
     #[test]
     fn a_notice_signed_with_another_key_is_refused() {
         let mut other = settings();
-        other.secret = SecretString::from("a-different-shared-key-of-32-bytes-or-more");
-        let spoofed = RevocationSigner::new(&other)
+        other.secret = b"a-different-shared-key-of-32-bytes-or-more".to_vec();
+        let spoofed = other
+            .revocation_signer()
             .expect("signer")
             .sign(&revoked(), NOW)
             .expect("sign");
-        let verifier = RevocationVerifier::new(&settings()).expect("verifier");
+        let verifier = settings().revocation_verifier().expect("verifier");
         assert_eq!(verifier.verify(&spoofed, NOW), Err(Invalid::BadSignature));
     }
 
     #[test]
     fn a_connect_token_is_never_a_notice() {
-        let token = TokenIssuer::new(&settings())
+        let token = settings()
+            .issuer()
             .expect("issuer")
             .issue("gonzalo", SESSION, NOW)
             .expect("token");
-        let verifier = RevocationVerifier::new(&settings()).expect("verifier");
+        let verifier = settings().revocation_verifier().expect("verifier");
         assert_eq!(verifier.verify(&token, NOW), Err(Invalid::WrongType));
         // Even with the notice's typ, the shared key itself does not sign notices.
         let forged =
@@ -614,7 +601,8 @@ mod revocation_channel {
 
     #[test]
     fn a_notice_is_never_a_connect_token() {
-        let notice = RevocationSigner::new(&settings())
+        let notice = settings()
+            .revocation_signer()
             .expect("signer")
             .sign(&revoked(), NOW)
             .expect("sign");
@@ -625,11 +613,12 @@ mod revocation_channel {
 
     #[test]
     fn a_stale_notice_is_refused() {
-        let notice = RevocationSigner::new(&settings())
+        let notice = settings()
+            .revocation_signer()
             .expect("signer")
             .sign(&revoked(), NOW)
             .expect("sign");
-        let verifier = RevocationVerifier::new(&settings()).expect("verifier");
+        let verifier = settings().revocation_verifier().expect("verifier");
         assert_eq!(verifier.verify(&notice, NOW + 65), Err(Invalid::Stale));
         assert_eq!(
             verifier.verify(&notice, NOW - 6),
