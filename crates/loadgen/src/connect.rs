@@ -5,9 +5,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::error::LoadError;
 use crate::fleet::{self, Holders};
+use crate::process::{cpu_meter, cpu_ms_per, cpu_used};
+use crate::run::SocketRun;
 use crate::stats::{Percentiles, per_second};
-use crate::{LoadError, SocketRun, cpu_meter, cpu_ms_per, cpu_used};
 
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {

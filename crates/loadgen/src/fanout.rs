@@ -8,9 +8,12 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::engineio::{Incoming, SocketIoClient};
+use crate::error::LoadError;
 use crate::fleet;
+use crate::process::{cpu_meter, cpu_used};
+use crate::run::SocketRun;
+use crate::stats::millis;
 use crate::stats::{Latencies, Percentiles, per_second};
-use crate::{LoadError, SocketRun, cpu_meter, cpu_used, millis};
 
 #[derive(Debug, Clone)]
 pub struct FanoutOptions {

@@ -9,9 +9,10 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::engineio::{self, ClientError, Handshake, SocketIoClient};
+use crate::error::LoadError;
+use crate::run::SocketRun;
 use crate::stats::Latencies;
 use crate::tokens::Token;
-use crate::{LoadError, SocketRun};
 
 /// The refusal every forged token must get.
 pub const NOT_VALID_TOKEN: &str = "not valid token";

@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::error::LoadError;
 use crate::fleet::{self, Holders};
-use crate::{LoadError, SocketRun, process};
+use crate::process;
+use crate::run::SocketRun;
 
 #[derive(Debug, Clone)]
 pub struct HoldOptions {

@@ -7,9 +7,10 @@ use futures_util::StreamExt as _;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use crate::error::LoadError;
+use crate::process::{cpu_meter, cpu_ms_per, cpu_used};
 use crate::stats::{Latencies, Percentiles, per_second};
 use crate::tokens::{WebLogin, fetch_token};
-use crate::{LoadError, cpu_meter, cpu_ms_per, cpu_used};
 
 /// Logins run this many at a time: each one is an argon2 hash on the server.
 const LOGINS_IN_FLIGHT: usize = 2;

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::error::LoadError;
+
 /// Linux reports CPU times in clock ticks of `USER_HZ`, 100 on every
 /// mainstream architecture.
 const TICKS_PER_SECOND: u64 = 100;
@@ -81,6 +83,26 @@ pub fn raise_open_files_limit() -> std::io::Result<u64> {
 /// The current soft open-files limit.
 pub fn open_files_limit() -> std::io::Result<u64> {
     Ok(rlimit::Resource::NOFILE.get()?.0)
+}
+
+/// Server CPU per unit of work, in milliseconds, when the server was watched.
+pub(crate) fn cpu_ms_per(cpu: Option<Duration>, count: usize) -> Option<f64> {
+    cpu.filter(|_| count > 0)
+        .map(|cpu| crate::stats::millis(cpu) / count as f64)
+}
+
+/// Starts the server's CPU meter when a pid was given.
+pub(crate) fn cpu_meter(pid: Option<u32>) -> Result<Option<CpuMeter>, LoadError> {
+    pid.map(CpuMeter::start)
+        .transpose()
+        .map_err(LoadError::Process)
+}
+
+pub(crate) fn cpu_used(meter: Option<CpuMeter>) -> Result<Option<Duration>, LoadError> {
+    meter
+        .map(|meter| meter.elapsed())
+        .transpose()
+        .map_err(LoadError::Process)
 }
 
 #[cfg(test)]

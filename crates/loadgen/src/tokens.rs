@@ -6,7 +6,7 @@ use std::time::Duration;
 use claims::{KeyError, SharedKey, SigningKey, TokenIssuer, TokenSettings};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::LoadError;
+use crate::error::LoadError;
 
 /// The key forged tokens are signed with: long enough, and not the shared one.
 const FORGED_KEY: &str = "loadgen-forged-key-not-the-shared-one-0123456789";
