@@ -90,8 +90,9 @@ COPY crates/loadgen/Cargo.toml crates/loadgen/
 COPY crates/service/Cargo.toml crates/service/
 COPY crates/settings/Cargo.toml crates/settings/
 COPY crates/socket-server/Cargo.toml crates/socket-server/
+COPY crates/testkit/Cargo.toml crates/testkit/
 COPY crates/web-frontend/Cargo.toml crates/web-frontend/
-RUN for crate in claims client loadgen service settings socket-server web-frontend; do \
+RUN for crate in claims client loadgen service settings socket-server testkit web-frontend; do \
       mkdir -p crates/$crate/src && echo '' > crates/$crate/src/lib.rs; \
     done \
  && mkdir -p crates/claims/benches && echo 'fn main() {}' > crates/claims/benches/tokens.rs \
@@ -99,7 +100,7 @@ RUN for crate in claims client loadgen service settings socket-server web-fronte
  && echo 'fn main() {}' > crates/web-frontend/src/main.rs \
  && echo 'fn main() {}' > crates/socket-server/src/main.rs \
  && cargo build --release --locked -p web-frontend -p socket-server \
- && rm -rf src crates/*/src crates/claims/benches target/release/.fingerprint/claims-* target/release/.fingerprint/settings-* \
+ && rm -rf src crates/*/src crates/claims/benches target/release/.fingerprint/claims-* target/release/.fingerprint/service-* target/release/.fingerprint/settings-* \
       target/release/.fingerprint/web-frontend-* target/release/.fingerprint/socket-server-*
 COPY . .
 COPY --from=client /client/dist/ crates/web-frontend/client/dist/
