@@ -105,3 +105,20 @@ fn key_files_are_read_when_a_service_needs_them_with_errors_naming_the_file() {
         Ok(())
     });
 }
+
+#[test]
+fn a_service_that_needs_the_shared_key_and_lacks_it_is_refused_naming_the_variable() {
+    Jail::expect_with(|_| {
+        let settings = load(&[]).expect("loads: the key is checked where it is needed");
+        for error in [
+            signing_key(&settings).expect_err("no key to sign with"),
+            shared_key_set(&settings).expect_err("no key to verify with"),
+        ] {
+            assert_eq!(
+                error.to_string(),
+                "missing APP_JWT__SECRET: the HS256 shared key (jwt.secret) is required"
+            );
+        }
+        Ok(())
+    });
+}
