@@ -1,4 +1,5 @@
-//! `GET /metrics`: the socket server's counters, in the Prometheus text format.
+//! The socket server's counters, rendered in the Prometheus text format for
+//! `GET /metrics` (served by `http`).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
