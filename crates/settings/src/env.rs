@@ -30,6 +30,8 @@ const VERBATIM_KEYS: &[&str] = &[
     "web.socket_internal_url",
     "socket.addr",
     "redis.url",
+    "api.key",
+    "api.key_file",
 ];
 
 /// Names outside the schema's layering that start with the prefix.

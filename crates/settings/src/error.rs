@@ -49,7 +49,7 @@ impl ConfigError {
         let key = path.join(".");
         let secret = matches!(
             key.as_str(),
-            "jwt.secret" | "jwt.previous_secret" | "web.session_secret" | "redis.url"
+            "jwt.secret" | "jwt.previous_secret" | "web.session_secret" | "redis.url" | "api.key"
         );
         let what = match &error.kind {
             Kind::UnknownField(..) => "unknown configuration key".to_owned(),

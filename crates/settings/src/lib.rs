@@ -16,8 +16,8 @@ mod validate;
 pub use error::ConfigError;
 pub use load::{DEFAULT_FILE, figment};
 pub use schema::{
-    DEMO_USERNAME, Environment, JwtSettings, LogFormat, LogSettings, RedisSettings, Settings,
-    SocketSettings, UserEntry, WebSettings,
+    ApiSettings, DEMO_USERNAME, Environment, JwtSettings, LogFormat, LogSettings, RedisSettings,
+    Settings, SocketSettings, UserEntry, WebSettings,
 };
 pub use validate::{parse_valid_until, resolve_addr};
 

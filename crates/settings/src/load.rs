@@ -53,7 +53,7 @@ impl Settings {
     }
 
     /// Reads what the settings name (`jwt.secret_file`,
-    /// `jwt.previous_secret_file`), then [`Settings::validate`].
+    /// `jwt.previous_secret_file`, `api.key_file`), then [`Settings::validate`].
     pub fn finish(mut self) -> Result<Self, ConfigError> {
         self.jwt.secret = secret_from_file(
             self.jwt.secret.take(),
@@ -64,6 +64,11 @@ impl Settings {
             self.jwt.previous_secret.take(),
             self.jwt.previous_secret_file.as_deref(),
             ("jwt.previous_secret", "jwt.previous_secret_file"),
+        )?;
+        self.api.key = secret_from_file(
+            self.api.key.take(),
+            self.api.key_file.as_deref(),
+            ("api.key", "api.key_file"),
         )?;
         self.validate()?;
         Ok(self)

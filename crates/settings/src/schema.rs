@@ -16,9 +16,22 @@ pub struct Settings {
     pub web: WebSettings,
     pub socket: SocketSettings,
     pub redis: RedisSettings,
+    pub api: ApiSettings,
     pub log: LogSettings,
     /// Who can log in to the web-frontend; a later layer's list replaces an earlier one.
     pub users: Vec<UserEntry>,
+}
+
+/// `[api]`: the socket-server's server API, for the application's own backend.
+/// Unset key: the API is off (every `/api/` path answers 404).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// The bearer key every API request carries (same rules as `jwt.secret`).
+    pub key: Option<SecretString>,
+    /// A file holding the key (a Docker or Kubernetes secret); read once at
+    /// start, its trailing newline ignored. Exclusive with `key`.
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[log]`: how the services write their logs (to stderr).

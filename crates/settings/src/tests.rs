@@ -695,3 +695,56 @@ fn a_session_secret_meets_the_rules_of_a_key_without_being_shown() {
         Ok(())
     });
 }
+
+const API_KEY: &str = "an-api-key-of-at-least-32-bytes-long!";
+
+#[test]
+fn the_api_key_is_off_by_default_and_follows_the_rules_of_a_key() {
+    Jail::expect_with(|jail| {
+        assert!(load(&[]).expect("defaults").api.key.is_none());
+        let settings = load(&[("APP_API__KEY", API_KEY)]).expect("loads");
+        assert_eq!(
+            settings.api.key.as_ref().map(ExposeSecret::expose_secret),
+            Some(API_KEY)
+        );
+        assert_eq!(
+            error(&[("APP_API__KEY", "short")]),
+            "api.key: must be at least 32 bytes, it has 5"
+        );
+        let weak = error(&[("APP_API__KEY", "0123456789abcdef0123456789abcdef")]);
+        assert!(weak.starts_with("api.key: is a key published"), "{weak}");
+        // A key of its own: the token key would let an API client mint tokens.
+        let same = error(&[("APP_JWT__SECRET", SECRET), ("APP_API__KEY", SECRET)]);
+        assert_eq!(
+            same,
+            "api.key: is the same key as jwt.secret: the API needs a key of its own"
+        );
+        assert!(!same.contains(SECRET));
+
+        jail.create_file("api-key", &format!("{API_KEY}\n"))?;
+        let settings = load(&[("APP_API__KEY_FILE", "api-key")]).expect("loads");
+        assert_eq!(
+            settings.api.key.as_ref().map(ExposeSecret::expose_secret),
+            Some(API_KEY)
+        );
+        let both = error(&[("APP_API__KEY", API_KEY), ("APP_API__KEY_FILE", "api-key")]);
+        assert!(
+            both.starts_with("api.key_file: set api.key (APP_API__KEY) or api.key_file"),
+            "{both}"
+        );
+        jail.create_file("short-key", "short\n")?;
+        let short = error(&[("APP_API__KEY_FILE", "short-key")]);
+        assert!(
+            short.starts_with("api.key_file: the key in short-key"),
+            "{short}"
+        );
+        // A malformed value never echoes the key.
+        jail.create_file("api.toml", "[api]\nkey = 424242\n")?;
+        let malformed = error(&[("APP_CONFIG", "api.toml")]);
+        assert_eq!(
+            malformed,
+            "api.key in api.toml: malformed value: expected a string"
+        );
+        Ok(())
+    });
+}

@@ -212,6 +212,38 @@ impl Settings {
                 },
             )?;
         }
+        self.validate_api()
+    }
+
+    /// The API key: the rules of any key, and a key of its own (whoever holds
+    /// it can push events, not mint tokens, and the other way round).
+    fn validate_api(&self) -> Result<(), ConfigError> {
+        let Some(key) = &self.api.key else {
+            return Ok(());
+        };
+        check_secret(
+            key,
+            KeySource {
+                key: "api.key",
+                file: self.api.key_file.as_deref().map(|f| ("api.key_file", f)),
+            },
+        )?;
+        let others = [
+            ("jwt.secret", &self.jwt.secret),
+            ("jwt.previous_secret", &self.jwt.previous_secret),
+            ("web.session_secret", &self.web.session_secret),
+        ];
+        for (other, secret) in others {
+            if secret
+                .as_ref()
+                .is_some_and(|secret| secret.expose_secret() == key.expose_secret())
+            {
+                return Err(ConfigError::invalid(
+                    "api.key",
+                    format!("is the same key as {other}: the API needs a key of its own"),
+                ));
+            }
+        }
         Ok(())
     }
 }
