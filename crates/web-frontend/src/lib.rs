@@ -3,7 +3,8 @@
 //!
 //! Modules, lowest first (none imports one above it): `users`, `error`,
 //! `keys`, `metrics`, `throttle`, `templates`, `assets`, `origin`; `backplane`
-//! (the one place the embedded and scaled modes differ); `session`, `state`;
+//! (the one place the embedded and scaled modes differ); `notices` (sign-in
+//! notices through the socket-server's API); `session`, `state`;
 //! the handlers `pages`, `token`, `jwks`, `status`; `routes`; this file.
 
 mod assets;
@@ -12,6 +13,7 @@ mod error;
 mod jwks;
 mod keys;
 mod metrics;
+mod notices;
 mod origin;
 mod pages;
 mod routes;
@@ -81,9 +83,10 @@ impl Application {
         let users = users::UserDirectory::from_settings(&settings.users)?;
         let templates = templates::load().map_err(BuildError::Templates)?;
         let local_addr = listener.local_addr().map_err(BuildError::Listener)?;
-        // Last: it starts the mode's background tasks.
+        // Last: they start the background tasks.
         let backplane = Backplane::start(settings, &keys).await?;
         let store = backplane.session_store();
+        let notices = notices::SignInNotices::start(settings)?;
         // Token lifetime and leeway are not reloaded: they come from this start.
         let revoke_for_secs = i64::try_from(settings.jwt.ttl_secs)
             .unwrap_or(i64::MAX)
@@ -94,6 +97,7 @@ impl Application {
             templates,
             socket_url: settings.web.socket_url.clone(),
             backplane,
+            notices,
             revoke_for_secs,
             metrics: metrics::Metrics::default(),
             throttle: throttle::LoginThrottle::default(),

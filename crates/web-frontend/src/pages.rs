@@ -82,7 +82,7 @@ pub(crate) async fn login_form_or_basic(
         return Ok(unauthorized());
     };
     match attempt_login(&request, &state, &username, password).await? {
-        LoginOutcome::LoggedIn => start_session(&session, username),
+        LoginOutcome::LoggedIn => start_session(&request, &state, &session, username),
         LoginOutcome::Refused => Ok(unauthorized()),
         LoginOutcome::Throttled(throttled) => Ok(HttpResponse::TooManyRequests()
             .insert_header((header::RETRY_AFTER, throttled.retry_after_secs()))
@@ -124,7 +124,7 @@ pub(crate) async fn log_in(
     }
     let LoginForm { username, password } = form.into_inner();
     match attempt_login(&request, &state, &username, password).await? {
-        LoginOutcome::LoggedIn => start_session(&session, username),
+        LoginOutcome::LoggedIn => start_session(&request, &state, &session, username),
         LoginOutcome::Refused => login_page(
             &state,
             StatusCode::UNAUTHORIZED,
@@ -217,10 +217,22 @@ fn forbidden_cross_site() -> HttpResponse {
         .body("cross-site request refused")
 }
 
-/// A fresh session on login, holding the username; on to the private page.
-fn start_session(session: &Session, username: String) -> Result<HttpResponse, WebError> {
+/// A fresh session on login, holding the username; the user's sockets
+/// already open elsewhere are told (in the background); on to the private
+/// page.
+fn start_session(
+    request: &HttpRequest,
+    state: &AppState,
+    session: &Session,
+    username: String,
+) -> Result<HttpResponse, WebError> {
     session::start(session, &username)?;
     tracing::info!(%username, "logged in");
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok());
+    state.notices.announce(&username, user_agent);
     Ok(see_other("/private"))
 }
 

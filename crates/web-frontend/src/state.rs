@@ -3,6 +3,7 @@
 use crate::backplane::Backplane;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
+use crate::notices::SignInNotices;
 use crate::throttle::LoginThrottle;
 use crate::users::UserDirectory;
 
@@ -17,6 +18,8 @@ pub(crate) struct AppState {
     pub(crate) socket_url: String,
     /// One node or many: where sessions live, where logouts go, readiness.
     pub(crate) backplane: Backplane,
+    /// What a login tells the user's other sockets (off without `api.key`).
+    pub(crate) notices: SignInNotices,
     /// How long after a logout its tokens could still be accepted: the token
     /// lifetime plus the verifier's leeway.
     pub(crate) revoke_for_secs: i64,

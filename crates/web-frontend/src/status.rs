@@ -19,10 +19,12 @@ pub(crate) async fn report_readiness(state: web::Data<AppState>) -> HttpResponse
     }
 }
 
-/// `GET /metrics`: the counters, then the lines the backplane adds.
+/// `GET /metrics`: the counters, then the lines the backplane and the
+/// sign-in notices add.
 pub(crate) async fn report_metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut out = state.metrics.render();
     state.backplane.render_metrics(&mut out);
+    state.notices.render_metrics(&mut out);
     HttpResponse::Ok()
         .content_type(service::metrics::CONTENT_TYPE)
         .body(out)

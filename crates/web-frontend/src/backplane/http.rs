@@ -1,5 +1,6 @@
-//! The HTTP client to the socket-server's internal endpoints (https too:
-//! rustls, web PKI roots): built once, cloned by whatever talks to it.
+//! The HTTP client to the socket-server's internal endpoints and its server
+//! API (https too: rustls, web PKI roots): built once, cloned by whatever
+//! talks to it.
 
 use std::time::Duration;
 

@@ -27,6 +27,7 @@ use settings::Settings;
 use crate::error::{BuildError, WebError};
 use crate::keys::KeyRing;
 
+pub(crate) use http::SocketServerHttp;
 pub(crate) use redis::RevokeError;
 pub(crate) use sessions::Sessions;
 
