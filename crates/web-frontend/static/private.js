@@ -10,6 +10,10 @@
 // the token's lifetime, so the socket never reaches its expiry; should it
 // anyway (`token_expired`), the page reconnects with a fresh token. A logout
 // elsewhere (`session_ended`) sends the user to /login.
+//
+// `notice` events (a sign-in elsewhere, or anything the application publishes
+// through the server API with a `text`) are shown in the notices list, a live
+// region: as text only, never as markup.
 (() => {
   'use strict';
 
@@ -17,6 +21,8 @@
   const EXPIRED_RETRIES = 3;
   const REFRESH_AT = 0.8; // of a token's lifetime
   const REAUTH_TIMEOUT_MS = 5000;
+  const MAX_NOTICES = 5;
+  const MAX_NOTICE_CHARS = 500;
   const LABELS = {
     connecting: 'Connecting…',
     connected: 'Connected',
@@ -36,6 +42,7 @@
   const sendButton = document.getElementById('send-button');
   const hint = document.getElementById('message-hint');
   const logout = document.getElementById('logout-form');
+  const notices = document.getElementById('notices');
   const encoder = new TextEncoder();
 
   function setState(name, detail) {
@@ -183,6 +190,53 @@
     messages.append(item);
     emptyNote.hidden = true;
     item.scrollIntoView({ block: 'nearest' });
+  });
+
+  // The short local time of an RFC 3339 instant, e.g. "17:03"; null if it is none.
+  function localTime(value) {
+    if (typeof value !== 'string') return null;
+    const date = new Date(value);
+    if (Number.isNaN(date.getTime())) return null;
+    return { iso: date.toISOString(), short: date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) };
+  }
+
+  function clip(text) {
+    return text.length > MAX_NOTICE_CHARS ? `${text.slice(0, MAX_NOTICE_CHARS - 1)}…` : text;
+  }
+
+  // A sign-in: "New sign-in to your account — Firefox, 17:03". Any other
+  // notice with a `text`: the text (and its time, when it has one). Anything
+  // else is ignored.
+  socket.on('notice', (notice) => {
+    if (!notice || typeof notice !== 'object' || typeof notice.text !== 'string' || notice.text.trim() === '') return;
+    const item = document.createElement('li');
+    item.className = 'notice';
+    if (notice.kind === 'sign-in') item.classList.add('notice-sign-in');
+    const message = document.createElement('span');
+    message.className = 'notice-message';
+    message.append(clip(notice.text));
+    const details = [];
+    if (typeof notice.browser === 'string' && notice.browser !== '') details.push(clip(notice.browser));
+    const time = localTime(notice.time);
+    if (details.length || time) {
+      message.append(' — ');
+      if (details.length) message.append(details.join(', '));
+      if (details.length && time) message.append(', ');
+      if (time) {
+        const stamp = document.createElement('time');
+        stamp.dateTime = time.iso;
+        stamp.textContent = time.short;
+        message.append(stamp);
+      }
+    }
+    const dismiss = document.createElement('button');
+    dismiss.type = 'button';
+    dismiss.className = 'link notice-dismiss';
+    dismiss.textContent = 'Dismiss';
+    dismiss.addEventListener('click', () => item.remove());
+    item.append(message, dismiss);
+    notices.append(item);
+    while (notices.children.length > MAX_NOTICES) notices.firstElementChild.remove();
   });
 
   input.addEventListener('input', () => {
