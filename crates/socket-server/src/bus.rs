@@ -1,12 +1,17 @@
-//! What nodes hand each other: an event for a set of sockets (an
-//! [`Envelope`]), and how a node delivers one to the sockets it holds.
+//! What nodes hand each other — an [`Envelope`]: an action for a set of
+//! sockets — and the two things a node does to the sockets it holds: emit an
+//! event to them, or end them.
 //!
 //! Every delivery to clients goes through here, whichever node or mode it
 //! comes from: the backplane carries envelopes between nodes, each node
-//! delivers to its own sockets.
+//! carries them out on its own sockets.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use socketioxide::SocketIo;
+use socketioxide::operators::BroadcastOperators;
+
+use crate::targets::Target;
 
 /// Whom an envelope is for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,12 +23,45 @@ pub(crate) enum Audience {
     Rooms(Vec<String>),
 }
 
-/// One event for a set of sockets, as it travels between nodes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+impl Audience {
+    /// The sockets of any of `targets`: everyone as soon as one target is.
+    pub(crate) fn of(targets: &[Target]) -> Self {
+        let mut rooms = Vec::with_capacity(targets.len());
+        for target in targets {
+            match target {
+                Target::Everyone => return Self::Everyone,
+                Target::Room(room) => {
+                    if !rooms.contains(room) {
+                        rooms.push(room.clone());
+                    }
+                }
+            }
+        }
+        Self::Rooms(rooms)
+    }
+}
+
+/// What to do to the sockets of an audience.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+// Externally tagged, and no `flatten`: serde would buffer the content, which
+// `RawValue` cannot come through.
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Action {
+    /// Emit `event` with `data` as its one argument.
+    Emit { event: String, data: Box<RawValue> },
+    /// `session_ended` with this reason, then a disconnect (the tokens stay
+    /// valid: a client may come back).
+    End { reason: String },
+    /// Session `sid` is revoked: its tokens are refused until `until`, and its
+    /// sockets end as in a logout.
+    Revoke { sid: String, until: i64 },
+}
+
+/// One action for a set of sockets, as it travels between nodes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Envelope {
     pub(crate) to: Audience,
-    pub(crate) event: String,
-    pub(crate) data: serde_json::Value,
+    pub(crate) action: Action,
 }
 
 /// Where a published envelope went.
@@ -35,31 +73,55 @@ pub(crate) enum Reach {
     ThisNodeOnly,
 }
 
-/// Why some sockets of this node did not get an envelope (a closed or
-/// overflowing socket); the others got it.
-#[derive(Debug, thiserror::Error)]
-#[error("delivery to some sockets failed: {0}")]
-pub(crate) struct NotDelivered(#[from] socketioxide::BroadcastError);
+/// The sockets of `to` on this node (`None` once a shutdown closed the
+/// namespace: there is no one to tell).
+fn sockets_of(io: &SocketIo, to: &Audience) -> Option<BroadcastOperators> {
+    let namespace = io.of("/")?;
+    Some(match to {
+        Audience::Everyone => namespace,
+        Audience::Rooms(rooms) => namespace.to(rooms.clone()),
+    })
+}
 
-/// Emits the envelope to the sockets this node holds.
-pub(crate) async fn deliver_locally(
+/// Emits `event` with `data` to the sockets of `to` that this node holds;
+/// returns how many there were.
+pub(crate) async fn emit_locally(
     io: &SocketIo,
-    envelope: &Envelope,
-) -> Result<(), NotDelivered> {
-    // `of`: after a shutdown closed the namespace there is no one to tell.
-    let Some(namespace) = io.of("/") else {
-        return Ok(());
+    to: &Audience,
+    event: &str,
+    data: &RawValue,
+) -> u64 {
+    let Some(sockets) = sockets_of(io, to) else {
+        return 0;
     };
-    let sent = match &envelope.to {
-        Audience::Everyone => namespace.emit(&envelope.event, &envelope.data).await,
-        Audience::Rooms(rooms) => {
-            namespace
-                .to(rooms.clone())
-                .emit(&envelope.event, &envelope.data)
-                .await
-        }
+    let count = sockets.clone().sockets().len() as u64;
+    if count > 0
+        && let Err(error) = sockets.emit(event, data).await
+    {
+        // A socket that closed or overflows; the others got it.
+        tracing::debug!(%error, %event, "delivery to some sockets failed");
+    }
+    count
+}
+
+/// Ends the sockets of `to` that this node holds: `session_ended` with
+/// `reason`, then a disconnect. Returns how many there were.
+pub(crate) async fn end_locally(io: &SocketIo, to: &Audience, reason: &str) -> u64 {
+    let Some(sockets) = sockets_of(io, to) else {
+        return 0;
     };
-    Ok(sent?)
+    let count = sockets.clone().sockets().len() as u64;
+    if count == 0 {
+        return 0;
+    }
+    let reason = serde_json::json!({ "reason": reason });
+    if let Err(error) = sockets.clone().emit("session_ended", &reason).await {
+        tracing::warn!(%error, "session_ended broadcast failed");
+    }
+    if let Err(error) = sockets.disconnect().await {
+        tracing::warn!(%error, "disconnecting ended sockets failed");
+    }
+    count
 }
 
 #[cfg(test)]
@@ -70,15 +132,43 @@ mod tests {
     fn an_envelope_survives_the_wire() {
         let envelope = Envelope {
             to: Audience::Rooms(vec!["user:gonzalo".into(), "session:abc".into()]),
-            event: "message".into(),
-            data: serde_json::json!({"from": "gonzalo", "text": "hi"}),
+            action: Action::Emit {
+                event: "message".into(),
+                data: RawValue::from_string(r#"{"from":"gonzalo","text":"hi"}"#.into())
+                    .expect("json"),
+            },
         };
-        let wire = serde_json::to_vec(&envelope).expect("serializes");
+        let wire = serde_json::to_string(&envelope).expect("serializes");
         assert_eq!(
-            serde_json::from_slice::<Envelope>(&wire).expect("parses"),
-            envelope
+            wire,
+            r#"{"to":{"rooms":["user:gonzalo","session:abc"]},"action":{"emit":{"event":"message","data":{"from":"gonzalo","text":"hi"}}}}"#
         );
-        let everyone = serde_json::to_string(&Audience::Everyone).expect("serializes");
-        assert_eq!(everyone, r#""everyone""#);
+        let back: Envelope = serde_json::from_str(&wire).expect("parses");
+        assert_eq!(serde_json::to_string(&back).expect("serializes"), wire);
+        let revoke = Envelope {
+            to: Audience::Everyone,
+            action: Action::Revoke {
+                sid: "s".into(),
+                until: 7,
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&revoke).expect("serializes"),
+            r#"{"to":"everyone","action":{"revoke":{"sid":"s","until":7}}}"#
+        );
+    }
+
+    #[test]
+    fn an_audience_names_each_room_once_and_everyone_wins() {
+        let user = Target::Room("user:a".into());
+        let session = Target::Room("session:s".into());
+        assert_eq!(
+            Audience::of(&[user.clone(), session.clone(), user.clone()]),
+            Audience::Rooms(vec!["user:a".into(), "session:s".into()])
+        );
+        assert_eq!(
+            Audience::of(&[user, Target::Everyone, session]),
+            Audience::Everyone
+        );
     }
 }

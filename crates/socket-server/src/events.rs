@@ -30,6 +30,7 @@ async fn on_connect(
         socket.join(session_room(session_id));
     }
     state.expiry.schedule(socket.id, identity.expires_at);
+    state.backplane.presence().joined(&identity.username);
     socket.extensions.insert(state.relay.clone());
     state
         .metrics
@@ -39,11 +40,16 @@ async fn on_connect(
     let _ = socket.emit("welcome", &json!({ "username": &*identity.username }));
     socket.on("message", relay_message);
     socket.on("reauth", reauth);
-    socket.on_disconnect(forget_deadline);
+    socket.on_disconnect(forget);
 }
 
-async fn forget_deadline(socket: SocketRef, State(state): State<Arc<AppState>>) {
+/// A socket is gone: its deadline, its place among its user's sockets, its
+/// presence.
+async fn forget(socket: SocketRef, State(state): State<Arc<AppState>>) {
     state.expiry.cancel(socket.id);
+    if let Some(identity) = socket.extensions.get::<Identity>() {
+        state.backplane.presence().left(&identity.username);
+    }
     // The user's place back at once (it would also come back when the socket is dropped).
     socket.extensions.remove::<Arc<crate::limits::Slot>>();
     state

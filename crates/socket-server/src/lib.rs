@@ -1,6 +1,7 @@
 //! The Socket.IO server: every connection is authenticated by its token, with the
 //! shared key alone (no database, no call back to the web-frontend).
 
+mod api;
 mod auth;
 mod backplane;
 mod bus;
@@ -12,7 +13,9 @@ mod identity;
 mod keys;
 mod limits;
 mod metrics;
+mod node;
 mod origins;
+mod presence;
 mod relay;
 mod revocations;
 mod serve;
@@ -33,6 +36,7 @@ pub use error::BuildError;
 pub use keys::KeyRing;
 
 use crate::backplane::Backplane;
+use crate::node::Node;
 use crate::revocations::{RevocationList, Revoker};
 use crate::state::AppState;
 
@@ -43,6 +47,8 @@ pub struct Application {
     router: Router,
     /// Closes every Engine.IO transport at shutdown.
     io: SocketIo,
+    /// One node or many: told when this one leaves.
+    backplane: Backplane,
     /// The expiry wheel, the relay and the backplane's tasks.
     tasks: Vec<tokio::task::JoinHandle<()>>,
     keys: KeyRing,
@@ -108,25 +114,36 @@ impl Application {
             io: io.clone(),
             metrics: metrics.clone(),
         };
+        let node = Node {
+            io: io.clone(),
+            revoker: revoker.clone(),
+        };
 
         // The tasks hold the `SocketIo` handle: they are stopped with the
         // server (else they would keep it alive).
-        let mut tasks = backplane.start(&io, revoker.clone());
+        let mut tasks = backplane.start(&node);
         tasks.extend(keys.spawn_refresher());
         tasks.push(tokio::spawn(expiry_task.run(io.clone())));
         tasks.push(tokio::spawn(relay::run(
-            io.clone(),
-            backplane,
+            node.clone(),
+            backplane.clone(),
             relay_queue,
             metrics,
         )));
-        let router = http::routes(layer, app, revoker);
-        let router = origins::guard(router, &settings.socket.allowed_origins)?;
+        let router = http::routes(layer, app.clone(), revoker);
+        let mut router = origins::guard(router, &settings.socket.allowed_origins)?;
+        // Outside the browser-origin guard and its CORS: the API answers no
+        // browser (no preflight passes).
+        if let Some(key) = &settings.api.key {
+            router = router.merge(api::routes(key, app, node, revoke_for_secs(settings)));
+            tracing::info!("server API on /api");
+        }
         Ok(Application {
             listener,
             local_addr,
             router,
             io,
+            backplane,
             tasks,
             keys,
         })
@@ -182,11 +199,25 @@ impl Application {
             tracing::warn!("some connections did not close in time");
             serve.abort();
         }
+        // The sockets are closed: this node's presence leaves the counts.
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.backplane.shutdown()).await;
         for task in &self.tasks {
             task.abort();
         }
         Ok(())
     }
+}
+
+/// How long a revocation is kept at most: no token of the session lives
+/// longer than its lifetime and the leeway from now.
+fn revoke_for_secs(settings: &Settings) -> i64 {
+    i64::try_from(
+        settings
+            .jwt
+            .ttl_secs
+            .saturating_add(settings.jwt.leeway_secs),
+    )
+    .unwrap_or(i64::MAX)
 }
 
 /// The Socket.IO settings.

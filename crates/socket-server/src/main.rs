@@ -1,21 +1,31 @@
 //! `socket-server`: reads the settings, starts logging, serves until SIGTERM;
-//! `socket-server healthcheck` asks a running one for `/healthz`.
+//! `socket-server healthcheck` asks a running one for `/healthz`, and
+//! `socket-server publish` pushes an event through a running one's server API.
 
 use std::process::ExitCode;
 
 use settings::Settings;
 use socket_server::Application;
 
-const USAGE: &str = "usage: socket-server [serve | healthcheck | --help]
+const USAGE: &str = "usage: socket-server [serve | healthcheck | publish … | --help]
 
   serve        run the socket server (default); configuration: config/default.toml,
                the TOML file named by APP_CONFIG, APP_<SECTION>__<KEY> variables
-  healthcheck  exit 0 when the socket server at socket.addr answers /healthz";
+  healthcheck  exit 0 when the socket server at socket.addr answers /healthz
+  publish --to TARGET [--to TARGET …] --event NAME [--data JSON]
+          [--idempotency-key KEY] [--url http://HOST:PORT]
+               push an event through the server API (POST /api/publish) of the
+               socket server at socket.addr (or --url), with api.key from the same
+               configuration; prints the answer ({\"id\": …, \"sockets\": N}).
+               TARGET: user:NAME, session:SID, room:NAME or everyone; JSON
+               defaults to null";
 
 fn main() -> ExitCode {
     let result = match std::env::args().nth(1).as_deref() {
         None | Some("serve") => runtime().and_then(|runtime| runtime.block_on(serve())),
         Some("healthcheck") => healthcheck(),
+        Some("publish") => runtime_current_thread()
+            .and_then(|runtime| runtime.block_on(publish(std::env::args().skip(2)))),
         Some("--help" | "-h" | "help") => {
             eprintln!("{USAGE}");
             Ok(())
@@ -74,4 +84,90 @@ fn healthcheck() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     let addr = settings::resolve_addr("socket.addr", &settings.socket.addr)?;
     service::health::probe(addr).map_err(|error| anyhow::anyhow!("unhealthy: {error}"))
+}
+
+fn runtime_current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| anyhow::anyhow!("cannot start the runtime: {error}"))
+}
+
+/// `socket-server publish`: one request to the server API; the answer on
+/// stdout, a refusal as the error.
+async fn publish(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let mut to: Vec<String> = Vec::new();
+    let (mut event, mut data, mut key, mut url) = (None, None, None, None);
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| anyhow::anyhow!("{arg} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--to" => to.push(value()?),
+            "--event" => event = Some(value()?),
+            "--data" => data = Some(value()?),
+            "--idempotency-key" => key = Some(value()?),
+            "--url" => url = Some(value()?),
+            other => anyhow::bail!("publish: unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    let Some(event) = event else {
+        anyhow::bail!("publish: --event NAME is required\n{USAGE}");
+    };
+    if to.is_empty() {
+        anyhow::bail!("publish: at least one --to TARGET is required\n{USAGE}");
+    }
+    let data: serde_json::Value = match data {
+        None => serde_json::Value::Null,
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|error| anyhow::anyhow!("--data is not JSON: {error}"))?,
+    };
+    let settings = Settings::load()?;
+    let Some(api_key) = &settings.api.key else {
+        anyhow::bail!("api.key (APP_API__KEY) is not set: the server API is off");
+    };
+    let base = match url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let mut addr = settings::resolve_addr("socket.addr", &settings.socket.addr)?;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}")
+        }
+    };
+    let body = serde_json::json!({ "to": to, "event": event, "data": data });
+    let mut request = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?
+        .post(format!("{base}/api/publish"))
+        .bearer_auth(secrecy::ExposeSecret::expose_secret(api_key))
+        .json(&body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|error| anyhow::anyhow!("{base}: {}", error.without_url()))?;
+    let status = response.status();
+    let replayed = response.headers().contains_key("idempotent-replayed");
+    let text = response.text().await?;
+    if !status.is_success() {
+        anyhow::bail!("{status}: {text}");
+    }
+    write_line(&text);
+    if replayed {
+        eprintln!("(a repeat: the first answer again, nothing delivered)");
+    }
+    Ok(())
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the command prints the API's answer for the operator"
+)]
+fn write_line(text: &str) {
+    println!("{text}");
 }

@@ -20,6 +20,14 @@ pub(crate) struct Metrics {
     pub(crate) messages_relayed: AtomicU64,
     /// Relayed to this node's sockets only: the backplane could not reach the others.
     pub(crate) messages_relayed_locally: AtomicU64,
+    /// Server API publications carried out (repeats of an idempotent one aside).
+    pub(crate) api_publications: AtomicU64,
+    /// Sockets those publications reached, cluster-wide.
+    pub(crate) api_sockets_reached: AtomicU64,
+    /// Repeats of an idempotent publication, answered without delivering.
+    pub(crate) api_replays: AtomicU64,
+    /// Refused API requests, by reason (a fixed, small set of static labels).
+    api_refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -30,6 +38,14 @@ impl Metrics {
     pub(crate) fn refused(&self, reason: &'static str) {
         let mut refused = self
             .handshakes_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *refused.entry(reason).or_default() += 1;
+    }
+
+    pub(crate) fn api_refused(&self, reason: &'static str) {
+        let mut refused = self
+            .api_refused
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *refused.entry(reason).or_default() += 1;
@@ -138,6 +154,58 @@ impl Metrics {
             &[],
             get(&self.messages_relayed_locally),
         );
+        self.render_api(&mut out);
         out
+    }
+
+    fn render_api(&self, out: &mut String) {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        for (name, help, counter) in [
+            (
+                "authbridge_api_publications_total",
+                "Server API publications carried out (idempotent repeats aside).",
+                &self.api_publications,
+            ),
+            (
+                "authbridge_api_sockets_reached_total",
+                "Sockets the server API's publications reached, cluster-wide.",
+                &self.api_sockets_reached,
+            ),
+            (
+                "authbridge_api_replays_total",
+                "Repeated idempotent publications, answered without delivering.",
+                &self.api_replays,
+            ),
+        ] {
+            family(out, name, "counter", help);
+            sample(out, name, &[], get(counter));
+        }
+        family(
+            out,
+            "authbridge_api_refused_total",
+            "counter",
+            "Refused server API requests, by reason.",
+        );
+        let refused = self
+            .api_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for reason in [
+            "bad_request",
+            "unauthorized",
+            "browser",
+            "too_large",
+            "in_progress",
+            "unavailable",
+        ] {
+            let count = refused.get(reason).copied().unwrap_or(0);
+            sample(
+                out,
+                "authbridge_api_refused_total",
+                &[("reason", reason)],
+                count,
+            );
+        }
     }
 }

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use socketioxide::SocketIo;
+use serde_json::value::to_raw_value;
 use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::Data;
 use socketioxide::handler::{FromMessageParts, Value};
@@ -17,9 +17,10 @@ use socketioxide::socket::Socket;
 use tokio::sync::mpsc;
 
 use crate::backplane::Backplane;
-use crate::bus::{Audience, Envelope, Reach};
+use crate::bus::{Action, Audience, Envelope, Reach};
 use crate::identity::Identity;
 use crate::metrics::Metrics;
+use crate::node::Node;
 
 /// The longest `message` text relayed, in UTF-8 bytes.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 4096;
@@ -46,18 +47,23 @@ pub(crate) fn queue() -> (RelayQueue, mpsc::Receiver<Relay>) {
 
 /// Publishes every queued line to every connected socket, in order.
 pub(crate) async fn run(
-    io: SocketIo,
+    node: Node,
     backplane: Backplane,
     mut queue: mpsc::Receiver<Relay>,
     metrics: Arc<Metrics>,
 ) {
     while let Some(Relay { from, text }) = queue.recv().await {
+        let Ok(data) = to_raw_value(&json!({ "from": &*from, "text": text })) else {
+            continue;
+        };
         let envelope = Envelope {
             to: Audience::Everyone,
-            event: "message".to_owned(),
-            data: json!({ "from": &*from, "text": text }),
+            action: Action::Emit {
+                event: "message".to_owned(),
+                data,
+            },
         };
-        match backplane.publish(&io, &envelope).await {
+        match backplane.broadcast(&node, &envelope).await {
             Reach::Everywhere => crate::metrics::bump(&metrics.messages_relayed),
             Reach::ThisNodeOnly => crate::metrics::bump(&metrics.messages_relayed_locally),
         }

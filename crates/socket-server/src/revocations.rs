@@ -10,6 +10,7 @@ use claims::Revocation;
 use socketioxide::SocketIo;
 use tokio::sync::watch;
 
+use crate::bus::{self, Audience};
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::targets::session_room;
@@ -173,25 +174,23 @@ impl Revoker {
         self.list.mark_synced();
     }
 
-    /// Ends the sockets of one session held by this node.
-    async fn end_session(&self, session_id: &str) {
-        // `of`: during a shutdown the namespace may already be closed.
-        let Some(namespace) = self.io.of("/") else {
-            return;
+    /// Revokes one session (the server API's revoke, from any node): its
+    /// tokens are refused until `until`, and its sockets on this node end as
+    /// in a logout. Returns how many sockets ended.
+    pub(crate) async fn revoke_locally(&self, sid: &str, until: i64) -> u64 {
+        let revocation = Revocation {
+            sid: sid.to_owned(),
+            until,
         };
-        let room = session_room(session_id);
-        let reason = serde_json::json!({ "reason": "logged out" });
-        if let Err(error) = namespace
-            .clone()
-            .to(room.clone())
-            .emit("session_ended", &reason)
-            .await
-        {
-            tracing::warn!(%error, "session_ended broadcast failed");
-        }
-        if let Err(error) = namespace.to(room).disconnect().await {
-            tracing::warn!(%error, "disconnecting an ended session failed");
-        }
+        self.list
+            .revoke(std::slice::from_ref(&revocation), claims::unix_now());
+        self.end_session(sid).await
+    }
+
+    /// Ends the sockets of one session held by this node; returns how many.
+    async fn end_session(&self, session_id: &str) -> u64 {
+        let session = Audience::Rooms(vec![session_room(session_id)]);
+        bus::end_locally(&self.io, &session, "logged out").await
     }
 }
 

@@ -2,16 +2,23 @@
 //! once, at start, and every part of the server that needs the other nodes
 //! asks it — handlers never look at the mode.
 //!
-//! - [`Backplane::Local`] (embedded, `redis.url` unset): this process is the
-//!   whole cluster; what is published is delivered here; revocations arrive
-//!   over HTTP only.
-//! - [`Backplane::Redis`] (scaled): nodes share one Redis — envelopes travel on
-//!   a pub/sub channel, revocations on their own channel and as keys — and
-//!   the node is ready once Redis has answered and the list is loaded.
+//! - Local (embedded, `redis.url` unset): this process is the whole cluster;
+//!   what is published is carried out here; presence is this node's; the
+//!   idempotency keys live in memory; revocations arrive over HTTP.
+//! - Redis (scaled): nodes share one Redis. Envelopes travel on a pub/sub
+//!   channel and every node — the publisher too — carries them out in the
+//!   order Redis relays them, answering with its count; presence is counted
+//!   in Redis, per user, and corrected when a node dies; idempotency keys
+//!   live there for their hour; the node is ready once Redis has answered and
+//!   the revocation list is loaded.
 //!
-//! Each capability a mode changes is one operation here: publishing an
-//! envelope, readiness, the background set-up, the metrics the mode adds.
+//! Each capability a mode changes is one operation here: broadcasting and
+//! publishing an envelope, presence, idempotency, readiness, the background
+//! set-up, the metrics the mode adds.
 
+mod local;
+mod outcomes;
+mod presence;
 mod pubsub;
 mod redis;
 
@@ -19,15 +26,24 @@ use std::sync::Arc;
 
 use secrecy::ExposeSecret as _;
 use settings::{ConfigError, Settings};
-use socketioxide::SocketIo;
 
-use crate::bus::{self, Envelope, Reach};
-use crate::revocations::Revoker;
+use crate::bus::{Envelope, Reach};
+use crate::node::Node;
+use crate::presence::{Presence, Summary};
 
-/// One node, or one of many.
+pub(crate) use outcomes::{Claim, ClaimError, Unavailable};
+
+/// One node, or one of many; cheap to clone.
 #[derive(Clone, Debug)]
-pub(crate) enum Backplane {
-    Local,
+pub(crate) struct Backplane {
+    /// This node's users and sockets (in the scaled mode, its share).
+    presence: Arc<Presence>,
+    mode: Mode,
+}
+
+#[derive(Clone, Debug)]
+enum Mode {
+    Local(Arc<local::LocalStores>),
     Redis(Arc<redis::RedisBackplane>),
 }
 
@@ -35,67 +51,141 @@ impl Backplane {
     /// The backplane `settings` ask for. Nothing is connected yet: a scaled
     /// node starts while Redis is away (see [`Backplane::start`]).
     pub(crate) fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let Some(url) = &settings.redis.url else {
-            return Ok(Self::Local);
+        let presence = Arc::new(Presence::default());
+        let mode = match &settings.redis.url {
+            None => Mode::Local(Arc::default()),
+            Some(url) => {
+                let host = settings.redis.display_host().unwrap_or_default();
+                let redis = redis::RedisBackplane::new(url.expose_secret(), host, &presence)
+                    .map_err(|error| ConfigError::invalid("redis.url", error.to_string()))?;
+                Mode::Redis(Arc::new(redis))
+            }
         };
-        let host = settings.redis.display_host().unwrap_or_default();
-        let redis = redis::RedisBackplane::new(url.expose_secret(), host)
-            .map_err(|error| ConfigError::invalid("redis.url", error.to_string()))?;
-        Ok(Self::Redis(Arc::new(redis)))
+        Ok(Self { presence, mode })
     }
 
     /// Starts what the mode runs in the background: in the scaled mode, the
-    /// set-up once Redis answers (channels, the revocation list), then the
-    /// watch on Redis. The tasks are stopped with the server.
-    pub(crate) fn start(
-        &self,
-        io: &SocketIo,
-        revoker: Revoker,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
-        match self {
-            Self::Local => {
-                // The HTTP resync from the web-frontend completes the list.
-                Vec::new()
-            }
-            Self::Redis(redis) => vec![tokio::spawn(redis.clone().run(io.clone(), revoker))],
+    /// set-up once Redis answers (channels, the revocation list, this node's
+    /// presence), then the watch on Redis. The tasks end with the server.
+    pub(crate) fn start(&self, node: &Node) -> Vec<tokio::task::JoinHandle<()>> {
+        match &self.mode {
+            Mode::Local(_) => Vec::new(),
+            Mode::Redis(redis) => redis.start(node.clone(), self.presence.clone()),
         }
     }
 
-    /// Delivers `envelope` to its sockets on every node, this one included.
-    /// When the other nodes cannot be reached, this node's sockets still get it.
-    pub(crate) async fn publish(&self, io: &SocketIo, envelope: &Envelope) -> Reach {
-        let reach = match self {
-            Self::Local => Reach::Everywhere,
-            Self::Redis(redis) => redis.publish(envelope).await,
-        };
-        if let Err(error) = bus::deliver_locally(io, envelope).await {
-            tracing::warn!(%error, event = %envelope.event, "delivery failed");
+    /// This node's users and sockets: the socket handlers tell it who comes
+    /// and goes.
+    pub(crate) fn presence(&self) -> &Presence {
+        &self.presence
+    }
+
+    /// Best effort, for `message`: carries `envelope` out on every node; when
+    /// the others cannot be reached, on this one alone.
+    pub(crate) async fn broadcast(&self, node: &Node, envelope: &Envelope) -> Reach {
+        match &self.mode {
+            Mode::Local(_) => {
+                node.carry_out(envelope).await;
+                Reach::Everywhere
+            }
+            Mode::Redis(redis) => {
+                if redis.publish(envelope, false).await.is_ok() {
+                    return Reach::Everywhere;
+                }
+                node.carry_out(envelope).await;
+                Reach::ThisNodeOnly
+            }
         }
-        reach
+    }
+
+    /// All or nothing, for the server API: carries `envelope` out on every
+    /// node, in the order publications are accepted, and returns how many
+    /// sockets it reached (in the scaled mode, what the nodes answered within
+    /// a second). Redis away: nothing is done anywhere.
+    pub(crate) async fn publish(
+        &self,
+        node: &Node,
+        envelope: &Envelope,
+    ) -> Result<u64, Unavailable> {
+        match &self.mode {
+            Mode::Local(_) => Ok(node.carry_out(envelope).await),
+            Mode::Redis(redis) => redis.publish(envelope, true).await,
+        }
+    }
+
+    /// Distinct users and sockets connected now, on every node.
+    pub(crate) async fn presence_summary(&self) -> Result<Summary, Unavailable> {
+        match &self.mode {
+            Mode::Local(_) => Ok(self.presence.summary()),
+            Mode::Redis(redis) => redis.presence_summary().await,
+        }
+    }
+
+    /// `user`'s sockets connected now, on every node.
+    pub(crate) async fn presence_of(&self, user: &str) -> Result<u64, Unavailable> {
+        match &self.mode {
+            Mode::Local(_) => Ok(self.presence.sockets_of(user)),
+            Mode::Redis(redis) => redis.presence_of(user).await,
+        }
+    }
+
+    /// Claims idempotency key `key` (already scoped to the API key) for one
+    /// hour, on every node; a repeat waits for the first to finish.
+    pub(crate) async fn claim(&self, key: &str) -> Result<Claim, ClaimError> {
+        let deadline = tokio::time::Instant::now() + outcomes::IDEMPOTENCY_WAIT;
+        match &self.mode {
+            Mode::Local(stores) => stores.claim(key, deadline).await,
+            Mode::Redis(redis) => redis.claim(key, deadline).await,
+        }
+    }
+
+    /// Records the response of the request that claimed `key`.
+    pub(crate) async fn complete(&self, key: &str, response: &str) {
+        match &self.mode {
+            Mode::Local(stores) => stores.complete(key, response),
+            Mode::Redis(redis) => redis.complete(key, response).await,
+        }
+    }
+
+    /// Gives `key` back: its request was not carried out, a retry may be.
+    pub(crate) async fn release(&self, key: &str) {
+        match &self.mode {
+            Mode::Local(stores) => stores.release(key),
+            Mode::Redis(redis) => redis.release(key).await,
+        }
     }
 
     /// Whether sockets may be opened: in the scaled mode, once set up (the
     /// revocation list is complete).
     pub(crate) fn accepting(&self) -> bool {
-        match self {
-            Self::Local => true,
-            Self::Redis(redis) => redis.accepting(),
+        match &self.mode {
+            Mode::Local(_) => true,
+            Mode::Redis(redis) => redis.accepting(),
         }
     }
 
     /// `GET /readyz`'s answer: why this node is not ready, if it is not.
     pub(crate) fn not_ready_reason(&self) -> Option<String> {
-        match self {
-            Self::Local => None,
-            Self::Redis(redis) => redis.not_ready_reason(),
+        match &self.mode {
+            Mode::Local(_) => None,
+            Mode::Redis(redis) => redis.not_ready_reason(),
         }
     }
 
     /// The lines the mode adds to `/metrics`.
     pub(crate) fn render_metrics(&self, out: &mut String) {
-        match self {
-            Self::Local => {}
-            Self::Redis(redis) => service::metrics::redis_up(out, redis.is_up()),
+        match &self.mode {
+            Mode::Local(_) => {}
+            Mode::Redis(redis) => service::metrics::redis_up(out, redis.is_up()),
+        }
+    }
+
+    /// At a graceful shutdown, after the sockets closed: this node's share of
+    /// presence leaves the cluster's counts at once (a node that dies is
+    /// corrected by the others within seconds).
+    pub(crate) async fn shutdown(&self) {
+        if let Mode::Redis(redis) = &self.mode {
+            redis.leave().await;
         }
     }
 }

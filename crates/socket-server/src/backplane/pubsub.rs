@@ -64,7 +64,8 @@ impl PubSub {
         self.conn.clone()
     }
 
-    pub(super) async fn publish(&self, channel: &str, payload: &[u8]) -> redis::RedisResult<()> {
+    /// Publishes `payload`; returns how many subscribers got it.
+    pub(super) async fn publish(&self, channel: &str, payload: &[u8]) -> redis::RedisResult<u64> {
         self.conn.clone().publish(channel, payload).await
     }
 

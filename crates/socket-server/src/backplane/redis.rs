@@ -1,39 +1,85 @@
 //! The scaled mode: nodes that share one Redis behave as one server.
 //!
-//! Redis carries what nodes must share — envelopes for sockets anywhere, ended
-//! sessions — and never decides who is let in to a socket: a token stands or
-//! falls by the key, a revocation notice on the channel is signed like the
-//! HTTP one, and a revocation key can only refuse, never admit.
+//! Redis carries what nodes must share — envelopes for sockets anywhere (with
+//! each node's count coming back to the publisher), ended sessions, presence
+//! counts, idempotency keys — and never decides who is let in to a socket: a
+//! token stands or falls by the key, a revocation notice on the channel is
+//! signed like the HTTP one, and a revocation can only refuse, never admit.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use claims::{REVOCATION_CHANNEL, REVOKED_KEY_PREFIX, Revocation};
 use redis::AsyncCommands as _;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
-use socketioxide::SocketIo;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
+use super::outcomes::{Claim, ClaimError, IDEMPOTENCY_TTL, Unavailable};
+use super::presence::RedisPresence;
 use super::pubsub::PubSub;
-use crate::bus::{self, Envelope, Reach};
+use crate::bus::{Action, Envelope};
+use crate::node::Node;
+use crate::presence::{Presence, Summary};
 use crate::revocations::Revoker;
 
 /// The channel envelopes travel on between nodes.
 const EVENTS_CHANNEL: &str = "authbridge:events";
+/// Each node's channel for the counts that answer its publications.
+const REPLIES_PREFIX: &str = "authbridge:replies:";
+/// Idempotency keys of the server API.
+const IDEMPOTENCY_PREFIX: &str = "authbridge:idempotency:";
 
-/// How often the node checks that Redis answers.
+/// How often the node checks that Redis answers (and says it is alive).
 const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// How long a publication waits for the other nodes' counts.
+const COUNT_WAIT: Duration = Duration::from_secs(1);
+/// How often a repeat of an idempotent request looks whether the first is done.
+const IDEMPOTENCY_POLL: Duration = Duration::from_millis(25);
 
 /// Messages of one channel waiting for their consumer.
-const CHANNEL_BUFFER: usize = 4096;
+const CHANNEL_BUFFER: usize = 16 * 1024;
 
-/// An envelope on the wire, with the node that published it (which has
-/// delivered it to its own sockets already).
+/// An envelope on the wire: the node that published it, and, when the
+/// publisher wants the count, the publication's number on that node.
 #[derive(Debug, Serialize, Deserialize)]
 struct Published {
     node: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
     envelope: Envelope,
+}
+
+/// One node's answer to a counted publication.
+#[derive(Debug, Serialize, Deserialize)]
+struct Reply {
+    count: u64,
+    sockets: u64,
+}
+
+/// The answers a counted publication has had so far.
+#[derive(Debug, Default)]
+struct Tally {
+    replies: u64,
+    sockets: u64,
+    /// How many nodes got it (PUBLISH's answer), once known.
+    expected: Option<u64>,
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl Tally {
+    fn check(&mut self) {
+        if self
+            .expected
+            .is_some_and(|expected| self.replies >= expected)
+            && let Some(done) = self.done.take()
+        {
+            let _ = done.send(());
+        }
+    }
 }
 
 /// This node's link to the others.
@@ -44,21 +90,51 @@ pub(crate) struct RedisBackplane {
     host: String,
     /// This process, among the nodes (random, new on every start).
     node: String,
+    replies: String,
+    presence: Arc<RedisPresence>,
+    /// Counted publications waiting for their answers, by number.
+    tallies: Mutex<HashMap<u64, Tally>>,
+    next_count: AtomicU64,
     /// Set up: the channels subscribed and the revocation list loaded.
     ready: watch::Sender<bool>,
     /// Whether Redis answered the last probe.
     up: AtomicBool,
+    /// This node's presence changes, until the sync task takes them.
+    feed: Mutex<Option<mpsc::UnboundedReceiver<crate::presence::Change>>>,
 }
 
 impl RedisBackplane {
-    pub(super) fn new(url: &str, host: String) -> redis::RedisResult<Self> {
+    pub(super) fn new(url: &str, host: String, presence: &Presence) -> redis::RedisResult<Self> {
+        let node = uuid::Uuid::new_v4().simple().to_string();
         Ok(Self {
             pubsub: PubSub::new(url)?,
             host,
-            node: uuid::Uuid::new_v4().simple().to_string(),
+            replies: format!("{REPLIES_PREFIX}{node}"),
+            presence: Arc::new(RedisPresence::new(&node)),
+            node,
+            tallies: Mutex::default(),
+            next_count: AtomicU64::new(0),
             ready: watch::channel(false).0,
             up: AtomicBool::new(false),
+            feed: Mutex::new(Some(presence.feed())),
         })
+    }
+
+    pub(super) fn start(
+        self: &Arc<Self>,
+        node: Node,
+        presence: Arc<Presence>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = vec![tokio::spawn(self.clone().run(node))];
+        let feed = lock(&self.feed).take();
+        if let Some(feed) = feed {
+            tasks.push(tokio::spawn(self.presence.clone().sync(
+                self.pubsub.connection(),
+                presence,
+                feed,
+            )));
+        }
+        tasks
     }
 
     pub(super) fn accepting(&self) -> bool {
@@ -79,39 +155,146 @@ impl RedisBackplane {
         None
     }
 
-    /// Sends `envelope` to the other nodes.
-    pub(super) async fn publish(&self, envelope: &Envelope) -> Reach {
+    /// Publishes `envelope` to every node, this one included (each carries it
+    /// out when Redis relays it, so every node sees one order). `counted`:
+    /// waits up to a second for the nodes' counts and returns their sum.
+    pub(super) async fn publish(
+        &self,
+        envelope: &Envelope,
+        counted: bool,
+    ) -> Result<u64, Unavailable> {
+        let count = counted.then(|| self.next_count.fetch_add(1, Ordering::Relaxed));
         let published = Published {
             node: self.node.clone(),
+            count,
             envelope: envelope.clone(),
         };
-        let payload = match serde_json::to_vec(&published) {
-            Ok(payload) => payload,
-            Err(error) => {
-                tracing::error!(%error, "an envelope could not be serialized");
-                return Reach::ThisNodeOnly;
-            }
-        };
+        let payload = serde_json::to_vec(&published).map_err(|error| {
+            tracing::error!(%error, "an envelope could not be serialized");
+            Unavailable
+        })?;
+        if let Action::Revoke { sid, until } = &envelope.action {
+            // Recorded first, for nodes that start (or come back) later.
+            self.record_revocation(sid, *until).await?;
+        }
+        let answered = count.map(|count| {
+            let (done, answered) = oneshot::channel();
+            lock(&self.tallies).insert(
+                count,
+                Tally {
+                    done: Some(done),
+                    ..Tally::default()
+                },
+            );
+            answered
+        });
         let mut sent = self.pubsub.publish(EVENTS_CHANNEL, &payload).await;
         // Redis answered the last probe, yet this publish failed: the
         // connection had just been lost and is being made again (a Redis
-        // restart). Once more, before giving up on the other nodes.
+        // restart). Once more, before giving up.
         if sent.is_err() && self.is_up() {
             sent = self.pubsub.publish(EVENTS_CHANNEL, &payload).await;
         }
-        match sent {
-            Ok(()) => Reach::Everywhere,
+        let receivers = match sent {
+            Ok(receivers) => receivers,
             Err(error) => {
-                tracing::debug!(%error, "publishing to the other nodes failed: this node only");
-                Reach::ThisNodeOnly
+                tracing::debug!(%error, "publishing to the nodes failed");
+                if let Some(count) = count {
+                    lock(&self.tallies).remove(&count);
+                }
+                return Err(Unavailable);
+            }
+        };
+        let (Some(count), Some(answered)) = (count, answered) else {
+            return Ok(0);
+        };
+        if let Some(tally) = lock(&self.tallies).get_mut(&count) {
+            tally.expected = Some(receivers);
+            tally.check();
+        }
+        // Best effort: a node that does not answer within the second is not
+        // counted (its sockets still get the envelope).
+        let _ = tokio::time::timeout(COUNT_WAIT, answered).await;
+        let tally = lock(&self.tallies).remove(&count).unwrap_or_default();
+        Ok(tally.sockets)
+    }
+
+    pub(super) async fn presence_summary(&self) -> Result<Summary, Unavailable> {
+        super::presence::summary(&mut self.pubsub.connection())
+            .await
+            .map_err(|_| Unavailable)
+    }
+
+    pub(super) async fn presence_of(&self, user: &str) -> Result<u64, Unavailable> {
+        super::presence::sockets_of(&mut self.pubsub.connection(), user)
+            .await
+            .map_err(|_| Unavailable)
+    }
+
+    pub(super) async fn claim(&self, key: &str, deadline: Instant) -> Result<Claim, ClaimError> {
+        let key = format!("{IDEMPOTENCY_PREFIX}{key}");
+        let mut conn = self.pubsub.connection();
+        loop {
+            let claimed: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg("")
+                .arg("NX")
+                .arg("EX")
+                .arg(IDEMPOTENCY_TTL.as_secs())
+                .query_async(&mut conn)
+                .await
+                .map_err(|_| Unavailable)?;
+            if claimed.is_some() {
+                return Ok(Claim::First);
+            }
+            loop {
+                let response: Option<String> = conn.get(&key).await.map_err(|_| Unavailable)?;
+                match response {
+                    // Released or expired meanwhile: claim it again.
+                    None => break,
+                    Some(response) if !response.is_empty() => return Ok(Claim::Replay(response)),
+                    Some(_) if Instant::now() >= deadline => return Err(ClaimError::InProgress),
+                    Some(_) => tokio::time::sleep(IDEMPOTENCY_POLL).await,
+                }
             }
         }
     }
 
+    pub(super) async fn complete(&self, key: &str, response: &str) {
+        let stored: redis::RedisResult<Option<String>> = redis::cmd("SET")
+            .arg(format!("{IDEMPOTENCY_PREFIX}{key}"))
+            .arg(response)
+            .arg("XX")
+            .arg("KEEPTTL")
+            .query_async(&mut self.pubsub.connection())
+            .await;
+        if let Err(error) = stored {
+            // A repeat will wait, then be told to try again: no double delivery.
+            tracing::warn!(%error, "an idempotent response could not be stored");
+        }
+    }
+
+    pub(super) async fn release(&self, key: &str) {
+        let released: redis::RedisResult<()> = self
+            .pubsub
+            .connection()
+            .del(format!("{IDEMPOTENCY_PREFIX}{key}"))
+            .await;
+        if let Err(error) = released {
+            tracing::warn!(%error, "an idempotency key could not be released (it expires within the hour)");
+        }
+    }
+
+    pub(super) async fn leave(&self) {
+        if let Err(error) = self.presence.leave(&mut self.pubsub.connection()).await {
+            tracing::warn!(%error, "this node's presence could not be taken out (the others will, within seconds)");
+        }
+    }
+
     /// Sets the node up once Redis answers, then watches Redis for as long as
-    /// the node runs: the envelope and revocation channels, the shared list;
-    /// after an outage, the list again (what was revoked meanwhile).
-    pub(super) async fn run(self: std::sync::Arc<Self>, io: SocketIo, revoker: Revoker) {
+    /// the node runs: the channels, the shared revocation list; after an
+    /// outage, the list and this node's presence again.
+    async fn run(self: Arc<Self>, node: Node) {
         let mut logged_waiting = false;
         let mut wait_for_redis = async |what: &str, error: redis::RedisError| {
             if !logged_waiting {
@@ -120,13 +303,20 @@ impl RedisBackplane {
             }
             tokio::time::sleep(PROBE_EVERY).await;
         };
+        let replies = loop {
+            match self.pubsub.subscribe(&self.replies, CHANNEL_BUFFER).await {
+                Ok(replies) => break replies,
+                Err(error) => wait_for_redis("reply channel", error).await,
+            }
+        };
+        tokio::spawn(self.clone().tally_replies(replies));
         let envelopes = loop {
             match self.pubsub.subscribe(EVENTS_CHANNEL, CHANNEL_BUFFER).await {
                 Ok(envelopes) => break envelopes,
                 Err(error) => wait_for_redis("event channel", error).await,
             }
         };
-        tokio::spawn(deliver_published(envelopes, self.node.clone(), io));
+        tokio::spawn(self.clone().carry_out_published(envelopes, node.clone()));
         let notices = loop {
             match self
                 .pubsub
@@ -137,10 +327,10 @@ impl RedisBackplane {
                 Err(error) => wait_for_redis("revocation channel", error).await,
             }
         };
-        tokio::spawn(apply_notices(notices, revoker.clone()));
+        tokio::spawn(apply_notices(notices, node.revoker.clone()));
         let mut conn = self.pubsub.connection();
         loop {
-            match load_revocations(&mut conn, &revoker).await {
+            match load_revocations(&mut conn, &node.revoker).await {
                 Ok(count) => {
                     tracing::info!(redis = %self.host, revoked = count, "connected to Redis: scaled mode ready");
                     break;
@@ -151,18 +341,19 @@ impl RedisBackplane {
         self.up.store(true, Ordering::Relaxed);
         self.ready.send_replace(true);
 
-        // The watch: one PING a second; on the way back, the list again.
+        // The watch: once a second, PING, this node alive and dead nodes'
+        // presence taken back; on the way back, the list and presence again.
         let mut probe = tokio::time::interval(PROBE_EVERY);
         probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             probe.tick().await;
-            let answer: redis::RedisResult<String> =
-                redis::cmd("PING").query_async(&mut conn).await;
+            let answer = self.presence.heartbeat(&mut conn).await;
             match answer {
-                Ok(_) if self.is_up() => {}
-                Ok(_) => match load_revocations(&mut conn, &revoker).await {
+                Ok(()) if self.is_up() => {}
+                Ok(()) => match load_revocations(&mut conn, &node.revoker).await {
                     Ok(count) => {
                         self.up.store(true, Ordering::Relaxed);
+                        self.presence.resync();
                         tracing::info!(redis = %self.host, revoked = count, "Redis is back: publications cross nodes again");
                     }
                     Err(error) => {
@@ -173,30 +364,83 @@ impl RedisBackplane {
                     if self.up.swap(false, Ordering::Relaxed) {
                         tracing::warn!(
                             redis = %self.host, %error,
-                            "Redis unreachable: publications reach this node's sockets only, and logouts elsewhere wait, until it is back"
+                            "Redis unreachable: messages reach this node's sockets only, the server API answers 503, and logouts elsewhere wait, until it is back"
                         );
                     }
                 }
             }
         }
     }
-}
 
-/// Delivers what other nodes publish to this node's sockets, in the order
-/// Redis relays it.
-async fn deliver_published(mut envelopes: mpsc::Receiver<Vec<u8>>, node: String, io: SocketIo) {
-    while let Some(payload) = envelopes.recv().await {
-        match serde_json::from_slice::<Published>(&payload) {
-            // Its own publications were delivered when they were made.
-            Ok(published) if published.node == node => {}
-            Ok(published) => {
-                if let Err(error) = bus::deliver_locally(&io, &published.envelope).await {
-                    tracing::warn!(%error, event = %published.envelope.event, "delivery failed");
+    /// Carries out what any node publishes (this one included), in the order
+    /// Redis relays it, and answers counted publications with this node's count.
+    async fn carry_out_published(
+        self: Arc<Self>,
+        mut envelopes: mpsc::Receiver<Vec<u8>>,
+        node: Node,
+    ) {
+        while let Some(payload) = envelopes.recv().await {
+            let published = match serde_json::from_slice::<Published>(&payload) {
+                Ok(published) => published,
+                Err(error) => {
+                    tracing::warn!(%error, "an envelope on Redis is malformed: ignored");
+                    continue;
+                }
+            };
+            let sockets = node.carry_out(&published.envelope).await;
+            let Some(count) = published.count else {
+                continue;
+            };
+            if published.node == self.node {
+                self.tally(count, sockets);
+            } else {
+                let reply = Reply { count, sockets };
+                let channel = format!("{REPLIES_PREFIX}{}", published.node);
+                if let Ok(reply) = serde_json::to_vec(&reply)
+                    && let Err(error) = self.pubsub.publish(&channel, &reply).await
+                {
+                    tracing::debug!(%error, "a count could not be sent back");
                 }
             }
-            Err(error) => tracing::warn!(%error, "an envelope on Redis is malformed: ignored"),
         }
     }
+
+    async fn tally_replies(self: Arc<Self>, mut replies: mpsc::Receiver<Vec<u8>>) {
+        while let Some(payload) = replies.recv().await {
+            match serde_json::from_slice::<Reply>(&payload) {
+                Ok(reply) => self.tally(reply.count, reply.sockets),
+                Err(error) => tracing::warn!(%error, "a count on Redis is malformed: ignored"),
+            }
+        }
+    }
+
+    fn tally(&self, count: u64, sockets: u64) {
+        if let Some(tally) = lock(&self.tallies).get_mut(&count) {
+            tally.replies += 1;
+            tally.sockets += sockets;
+            tally.check();
+        }
+    }
+
+    async fn record_revocation(&self, sid: &str, until: i64) -> Result<(), Unavailable> {
+        redis::cmd("SET")
+            .arg(format!("{REVOKED_KEY_PREFIX}{sid}"))
+            .arg(until)
+            .arg("EXAT")
+            .arg(until)
+            .query_async::<()>(&mut self.pubsub.connection())
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "a revocation could not be recorded: nothing was published");
+                Unavailable
+            })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Applies each signed notice from the channel (a logout on any web node).
