@@ -5,6 +5,10 @@ use std::time::Duration;
 /// How long an idempotency key is remembered.
 pub(super) const IDEMPOTENCY_TTL: Duration = Duration::from_secs(3600);
 
+/// How long a claimed key waits for its response before it is free again: a
+/// node that dies mid-request must not block the key for the hour.
+pub(super) const IDEMPOTENCY_PENDING: Duration = Duration::from_secs(30);
+
 /// How long a repeat of an idempotent request waits for the first one to
 /// finish before it is told to try again.
 pub(super) const IDEMPOTENCY_WAIT: Duration = Duration::from_secs(5);

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::outcomes::{Claim, ClaimError, IDEMPOTENCY_TTL, Unavailable};
+use super::outcomes::{Claim, ClaimError, IDEMPOTENCY_PENDING, IDEMPOTENCY_TTL, Unavailable};
 use super::presence::RedisPresence;
 use super::pubsub::PubSub;
 use crate::bus::{Action, Envelope};
@@ -240,7 +240,7 @@ impl RedisBackplane {
                 .arg("")
                 .arg("NX")
                 .arg("EX")
-                .arg(IDEMPOTENCY_TTL.as_secs())
+                .arg(IDEMPOTENCY_PENDING.as_secs())
                 .query_async(&mut conn)
                 .await
                 .map_err(|_| Unavailable)?;
@@ -265,7 +265,8 @@ impl RedisBackplane {
             .arg(format!("{IDEMPOTENCY_PREFIX}{key}"))
             .arg(response)
             .arg("XX")
-            .arg("KEEPTTL")
+            .arg("EX")
+            .arg(IDEMPOTENCY_TTL.as_secs())
             .query_async(&mut self.pubsub.connection())
             .await;
         if let Err(error) = stored {
