@@ -27,7 +27,7 @@ use crate::backplane::SocketServerHttp;
 use crate::error::{BuildError, chain};
 use crate::metrics::bump;
 
-pub(crate) use browser::browser_family;
+use browser::browser_family;
 
 /// The socket-server's endpoint for publications.
 const PUBLISH_PATH: &str = "/api/publish";
@@ -64,7 +64,7 @@ struct Counters {
 }
 
 /// One login to announce, as it was when it happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 struct SignIn {
     username: String,
     browser: &'static str,
@@ -173,14 +173,15 @@ impl Sender {
             Ok(()) => bump(&self.counters.sent),
             Err(error) => {
                 bump(&self.counters.failed);
-                let status = match &error {
-                    NoticeError::Refused(status) => Some(status.as_u16()),
-                    NoticeError::Transport(error) => error.status().map(|s| s.as_u16()),
-                    NoticeError::Time(_) => None,
+                let (status, timed_out) = match &error {
+                    NoticeError::Refused(status) => (Some(status.as_u16()), false),
+                    NoticeError::Transport(error) => (None, error.is_timeout()),
+                    NoticeError::Time(_) => (None, false),
                 };
                 tracing::warn!(
                     username = %sign_in.username,
                     status,
+                    timed_out,
                     error = %chain(&error),
                     "a sign-in notice was not delivered"
                 );
