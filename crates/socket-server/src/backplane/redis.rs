@@ -424,6 +424,12 @@ impl RedisBackplane {
     }
 
     async fn record_revocation(&self, sid: &str, until: i64) -> Result<(), Unavailable> {
+        // Already over: it refuses no token, so there is nothing to keep (and
+        // Redis refuses an `EXAT` that is not positive: the API's `until` may
+        // be 0 or negative).
+        if until <= claims::unix_now() {
+            return Ok(());
+        }
         redis::cmd("SET")
             .arg(format!("{REVOKED_KEY_PREFIX}{sid}"))
             .arg(until)
