@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use lexopt::prelude::*;
 use loadgen::{
-    ConnectOptions, FanoutOptions, HoldOptions, IssueOptions, LoadError, MintSettings, Report,
-    SocketRun, TokenSource, WebLogin,
+    ConnectOptions, FanoutOptions, HoldOptions, IssueOptions, LoadError, MintSettings, Phase,
+    PublishOptions, Report, SocketRun, TargetKind, TokenSource, WebLogin,
 };
 use secrecy::SecretString;
 
@@ -24,9 +24,17 @@ Scenarios:
            latency p50/p99 (every client, the sender included, gets every one)
   issue    K logged-in clients GET /getIoConnectionToken for D seconds:
            requests/s, latency (--web required)
+  publish  N users connected (one socket each, minted tokens user0 …), then
+           the server API: POST /api/publish, C requests in flight on
+           keep-alive connections, one phase per --to kind: publications/s,
+           deliveries/s (counted by the sockets), API and delivery latency
+           p50/p99, server CPU per publication; every delivery checked, and
+           the API's `sockets` answers too
 
 Target and tokens:
-  --url URL            the socket server [default: http://127.0.0.1:3000]
+  --url URL            the socket server [default: http://127.0.0.1:3000];
+                       publish: repeat it for each node of a cluster (sockets
+                       and API connections spread over them round robin)
   --secret KEY         mint tokens here with the shared key (default: the
                        APP_JWT__SECRET variable); claims as the contract's:
                        sub, user, iat, exp, iss, aud, jti, sid
@@ -51,11 +59,23 @@ Load:
   --messages M         fanout: messages sent [default: 100]
   --rate R             fanout: messages per second, 0 for all at once [default: 0]
   --clients K          issue: concurrent clients [default: 50]
-  --duration SECS      issue: how long [default: 10]
+  --duration SECS      issue: how long [default: 10]; publish: each phase
+                       stops sending after this long [default: no limit]
+  --api-key KEY        publish: the server API key (default: the APP_API__KEY
+                       variable)
+  --to LIST            publish: phases, in order, comma-separated KIND[=COUNT]:
+                       user (user:userK, K round robin: one delivery each),
+                       everyone (N each), none (user:nobody: no delivery, the
+                       API's own cost) [default: user,everyone]
+  --publications P     publish: publications of a phase without =COUNT
+                       [default: 1000]
+  --in-flight C        publish: API requests in flight [default: 32]
 
 Measurement and output:
   --server-pid PID     the server process: its CPU time per handshake,
-                       delivery or request; its memory in `hold`
+                       delivery or request; its memory in `hold`; publish:
+                       repeat it for each node (their CPU is summed)
+  --redis-pid PID      publish: Redis's process, its CPU reported apart
   --timeout SECS       deadline of the whole run [default: 120]
   --step-timeout SECS  deadline of each handshake or request [default: 10]
   --threads T          runtime threads, 1 = current-thread [default: 1]
@@ -92,6 +112,10 @@ pub(crate) enum Scenario {
         options: FanoutOptions,
     },
     Issue(IssueOptions),
+    Publish {
+        urls: Vec<String>,
+        options: PublishOptions,
+    },
 }
 
 impl Scenario {
@@ -110,13 +134,25 @@ impl Scenario {
                 loadgen::fanout::run(&options).await.map(Report::Fanout)
             }
             Scenario::Issue(options) => loadgen::issue::run(&options).await.map(Report::Issue),
+            Scenario::Publish { urls, mut options } => {
+                let mut servers = Vec::with_capacity(urls.len());
+                for url in &urls {
+                    servers.push(loadgen::resolve(url).await?);
+                }
+                let mut servers = servers.into_iter();
+                if let Some(first) = servers.next() {
+                    options.run.server = first;
+                }
+                options.run.more_servers = servers.collect();
+                loadgen::publish::run(&options).await.map(Report::Publish)
+            }
         }
     }
 }
 
 /// Every option, before it is checked against the scenario.
 struct Raw {
-    url: String,
+    urls: Vec<String>,
     secret: Option<String>,
     issuer: String,
     audience: String,
@@ -133,8 +169,13 @@ struct Raw {
     messages: usize,
     rate: f64,
     clients: usize,
-    duration: Duration,
-    server_pid: Option<u32>,
+    duration: Option<Duration>,
+    api_key: Option<String>,
+    to: String,
+    publications: usize,
+    in_flight: usize,
+    server_pids: Vec<u32>,
+    redis_pid: Option<u32>,
     timeout: Duration,
     step_timeout: Duration,
     threads: usize,
@@ -144,7 +185,7 @@ struct Raw {
 impl Default for Raw {
     fn default() -> Self {
         Self {
-            url: "http://127.0.0.1:3000".into(),
+            urls: Vec::new(),
             secret: None,
             issuer: "web-frontend".into(),
             audience: "socket-server".into(),
@@ -161,8 +202,13 @@ impl Default for Raw {
             messages: 100,
             rate: 0.0,
             clients: 50,
-            duration: Duration::from_secs(10),
-            server_pid: None,
+            duration: None,
+            api_key: None,
+            to: "user,everyone".into(),
+            publications: 1000,
+            in_flight: 32,
+            server_pids: Vec::new(),
+            redis_pid: None,
             timeout: Duration::from_secs(120),
             step_timeout: Duration::from_secs(10),
             threads: 1,
@@ -183,7 +229,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, lexopt
         match arg {
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Value(value) if scenario.is_none() => scenario = Some(value.string()?),
-            Long("url") => raw.url = parser.value()?.string()?,
+            Long("url") => raw.urls.push(parser.value()?.string()?),
             Long("secret") => raw.secret = Some(parser.value()?.string()?),
             Long("issuer") => raw.issuer = parser.value()?.string()?,
             Long("audience") => raw.audience = parser.value()?.string()?,
@@ -200,8 +246,13 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, lexopt
             Long("messages") => raw.messages = parser.value()?.parse()?,
             Long("rate") => raw.rate = parser.value()?.parse()?,
             Long("clients") => raw.clients = parser.value()?.parse()?,
-            Long("duration") => raw.duration = seconds(parser.value()?.parse()?)?,
-            Long("server-pid") => raw.server_pid = Some(parser.value()?.parse()?),
+            Long("duration") => raw.duration = Some(seconds(parser.value()?.parse()?)?),
+            Long("api-key") => raw.api_key = Some(parser.value()?.string()?),
+            Long("to") => raw.to = parser.value()?.string()?,
+            Long("publications") => raw.publications = parser.value()?.parse()?,
+            Long("in-flight") => raw.in_flight = parser.value()?.parse()?,
+            Long("server-pid") => raw.server_pids.push(parser.value()?.parse()?),
+            Long("redis-pid") => raw.redis_pid = Some(parser.value()?.parse()?),
             Long("timeout") => raw.timeout = seconds(parser.value()?.parse()?)?,
             Long("step-timeout") => raw.step_timeout = seconds(parser.value()?.parse()?)?,
             Long("threads") => raw.threads = parser.value()?.parse()?,
@@ -210,7 +261,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, lexopt
         }
     }
     let Some(scenario) = scenario else {
-        return Err("missing SCENARIO (connect, hold, fanout or issue)".into());
+        return Err("missing SCENARIO (connect, hold, fanout, issue or publish)".into());
     };
     if !(0.0..=1.0).contains(&raw.bad_share) {
         return Err("--bad-share must be between 0 and 1".into());
@@ -240,13 +291,22 @@ impl Raw {
             return Ok(Scenario::Issue(IssueOptions {
                 web: self.web_login(url),
                 clients: self.clients.max(1),
-                duration: self.duration,
-                server_pid: self.server_pid,
+                duration: self.duration.unwrap_or(Duration::from_secs(10)),
+                server_pid: self.server_pids.first().copied(),
                 step_timeout: self.step_timeout,
                 deadline: self.timeout,
             }));
         }
-        let url = self.url.clone();
+        if name == "publish" {
+            return self.publish();
+        }
+        if self.urls.len() > 1 || self.server_pids.len() > 1 {
+            return Err(format!(
+                "{name} takes one --url and one --server-pid (several: publish only)"
+            )
+            .into());
+        }
+        let url = self.url();
         let run = self.socket_run()?;
         Ok(match name {
             "connect" => Scenario::Connect {
@@ -277,10 +337,53 @@ impl Raw {
                 },
             },
             other => {
-                return Err(
-                    format!("unknown scenario {other:?} (connect, hold, fanout or issue)").into(),
-                );
+                return Err(format!(
+                    "unknown scenario {other:?} (connect, hold, fanout, issue or publish)"
+                )
+                .into());
             }
+        })
+    }
+
+    /// The (first) socket server.
+    fn url(&self) -> String {
+        self.urls
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "http://127.0.0.1:3000".into())
+    }
+
+    fn publish(self) -> Result<Scenario, lexopt::Error> {
+        if self.web.is_some() || self.users.is_some() {
+            return Err(
+                "publish mints one user per socket: give --secret (or APP_JWT__SECRET), not --web or --users"
+                    .into(),
+            );
+        }
+        let Some(api_key) = self
+            .api_key
+            .clone()
+            .or_else(|| std::env::var("APP_API__KEY").ok())
+        else {
+            return Err("publish needs the API key: --api-key KEY or APP_API__KEY".into());
+        };
+        let phases = phases(&self.to, self.publications)?;
+        let urls = if self.urls.is_empty() {
+            vec![self.url()]
+        } else {
+            self.urls.clone()
+        };
+        Ok(Scenario::Publish {
+            urls,
+            options: PublishOptions {
+                run: self.socket_run()?,
+                api_key: SecretString::from(api_key),
+                phases,
+                in_flight: self.in_flight.max(1),
+                phase_limit: self.duration,
+                more_server_pids: self.server_pids.iter().skip(1).copied().collect(),
+                redis_pid: self.redis_pid,
+            },
         })
     }
 
@@ -320,11 +423,41 @@ impl Raw {
         let mut run = SocketRun::new(placeholder, self.token_source()?, self.connections);
         run.concurrency = self.concurrency;
         run.sources = self.sources;
-        run.server_pid = self.server_pid;
+        run.server_pid = self.server_pids.first().copied();
         run.step_timeout = self.step_timeout;
         run.deadline = self.timeout;
         Ok(run)
     }
+}
+
+/// `--to`: `KIND[=COUNT],…`.
+fn phases(list: &str, default_count: usize) -> Result<Vec<Phase>, lexopt::Error> {
+    let phases = list
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            let (kind, count) = match item.split_once('=') {
+                Some((kind, count)) => (
+                    kind,
+                    count
+                        .parse::<usize>()
+                        .map_err(|_| format!("--to: {count:?} is not a count"))?,
+                ),
+                None => (item, default_count),
+            };
+            let to = TargetKind::parse(kind)
+                .ok_or_else(|| format!("--to: {kind:?} is not user, everyone or none"))?;
+            Ok(Phase {
+                to,
+                publications: count,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if phases.is_empty() {
+        return Err("--to: at least one phase".into());
+    }
+    Ok(phases)
 }
 
 #[cfg(test)]
@@ -366,5 +499,49 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(share.contains("--bad-share"), "{share}");
+        let two = parse_line("connect --secret x --url a:1 --url b:2")
+            .err()
+            .unwrap_or_default();
+        assert!(two.contains("publish only"), "{two}");
+    }
+
+    #[test]
+    fn a_publish_run_takes_its_nodes_phases_and_key() {
+        let Ok(Parsed::Run(command)) = parse_line(
+            "publish --secret 0123456789abcdef0123456789abcdef --api-key k -n 100 \
+             --url http://127.0.0.1:1 --url http://127.0.0.1:2 --server-pid 7 --server-pid 8 \
+             --to user=500,everyone,none=20 --publications 30 --in-flight 4",
+        ) else {
+            panic!("parses");
+        };
+        let Scenario::Publish { urls, options } = command.scenario else {
+            panic!("publish");
+        };
+        assert_eq!(urls.len(), 2);
+        assert_eq!(options.run.connections, 100);
+        assert_eq!(options.run.server_pid, Some(7));
+        assert_eq!(options.more_server_pids, vec![8]);
+        assert_eq!(options.in_flight, 4);
+        let phases: Vec<(TargetKind, usize)> = options
+            .phases
+            .iter()
+            .map(|phase| (phase.to, phase.publications))
+            .collect();
+        assert_eq!(
+            phases,
+            vec![
+                (TargetKind::User, 500),
+                (TargetKind::Everyone, 30),
+                (TargetKind::None, 20)
+            ]
+        );
+        let bad = parse_line("publish --secret x --api-key k --to room")
+            .err()
+            .unwrap_or_default();
+        assert!(bad.contains("--to"), "{bad}");
+        let web = parse_line("publish --web http://x --api-key k")
+            .err()
+            .unwrap_or_default();
+        assert!(web.contains("mints one user"), "{web}");
     }
 }

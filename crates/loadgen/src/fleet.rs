@@ -82,7 +82,7 @@ pub(crate) async fn open_all(
     let sources = sources(run.server, count, run.sources);
     let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
     let in_flight = Arc::new(Semaphore::new(run.concurrency.max(1)));
-    let server = run.server;
+    let servers = run.servers();
     let step_timeout = run.step_timeout;
     let started = Instant::now();
     let driver = tokio::spawn(async move {
@@ -91,6 +91,7 @@ pub(crate) async fn open_all(
                 return;
             };
             let source = (!sources.is_empty()).then(|| sources[index % sources.len()]);
+            let server = servers[index % servers.len()];
             let finished = finished_tx.clone();
             tokio::spawn(async move {
                 let start = Instant::now();

@@ -1,6 +1,7 @@
 //! Load generator for the socket-server and the web-frontend (and the Node peer,
-//! which serves the same contract): handshakes, held connections, fanout and
-//! token issuance, each measured and reported as one line or one JSON object.
+//! which serves the same contract): handshakes, held connections, fanout,
+//! token issuance and the server API's publications, each measured and
+//! reported as one line or one JSON object.
 //!
 //! It speaks Engine.IO v4 / Socket.IO v5 over a WebSocket itself
 //! ([`engineio`]): one TCP stream and a few buffers per connection, so that
@@ -13,8 +14,10 @@ mod error;
 pub mod fanout;
 mod fleet;
 pub mod hold;
+pub mod http1;
 pub mod issue;
 pub mod process;
+pub mod publish;
 mod run;
 pub mod stats;
 pub mod tokens;
@@ -27,6 +30,7 @@ pub use fanout::{FanoutOptions, FanoutReport};
 pub use fleet::NOT_VALID_TOKEN;
 pub use hold::{HoldOptions, HoldReport};
 pub use issue::{IssueOptions, IssueReport};
+pub use publish::{Phase, PhaseReport, PublishOptions, PublishReport, TargetKind};
 pub use run::{SocketRun, resolve};
 pub use tokens::{MintSettings, TokenSource, WebLogin};
 
@@ -38,6 +42,7 @@ pub enum Report {
     Hold(HoldReport),
     Fanout(FanoutReport),
     Issue(IssueReport),
+    Publish(PublishReport),
 }
 
 impl Report {
@@ -48,6 +53,7 @@ impl Report {
             Report::Hold(report) => report.errors,
             Report::Fanout(report) => report.errors,
             Report::Issue(report) => report.failed,
+            Report::Publish(report) => report.errors,
         }
     }
 
@@ -58,6 +64,7 @@ impl Report {
             Report::Hold(report) => report.summary(),
             Report::Fanout(report) => report.summary(),
             Report::Issue(report) => report.summary(),
+            Report::Publish(report) => report.summary(),
         }
     }
 }

@@ -12,6 +12,9 @@ use crate::tokens::TokenSource;
 pub struct SocketRun {
     /// The socket server's address.
     pub server: SocketAddr,
+    /// More socket nodes of the same cluster (the scaled mode): connection
+    /// `i` goes to `[server, more_servers…][i % (1 + more_servers.len())]`.
+    pub more_servers: Vec<SocketAddr>,
     pub tokens: TokenSource,
     pub connections: usize,
     /// Handshakes in flight at once.
@@ -32,6 +35,7 @@ impl SocketRun {
     pub fn new(server: SocketAddr, tokens: TokenSource, connections: usize) -> Self {
         Self {
             server,
+            more_servers: Vec::new(),
             tokens,
             connections,
             concurrency: 200,
@@ -40,6 +44,15 @@ impl SocketRun {
             step_timeout: Duration::from_secs(10),
             deadline: Duration::from_secs(120),
         }
+    }
+}
+
+impl SocketRun {
+    /// Every socket node: `server` first.
+    pub fn servers(&self) -> Vec<SocketAddr> {
+        std::iter::once(self.server)
+            .chain(self.more_servers.iter().copied())
+            .collect()
     }
 }
 

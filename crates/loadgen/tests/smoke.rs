@@ -5,13 +5,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use loadgen::{
-    ConnectOptions, FanoutOptions, HoldOptions, IssueOptions, MintSettings, SocketRun, TokenSource,
-    WebLogin,
+    ConnectOptions, FanoutOptions, HoldOptions, IssueOptions, MintSettings, Phase, PublishOptions,
+    SocketRun, TargetKind, TokenSource, WebLogin,
 };
 use secrecy::SecretString;
 use settings::{Settings, UserEntry};
 
 const SECRET: &str = "loadgen-smoke-test-shared-key-0123456789";
+const API_KEY: &str = "loadgen-smoke-test-server-api-key-9876543210";
 const USERNAME: &str = "gonzalo";
 const PASSWORD: &str = "password";
 const N: usize = 50;
@@ -30,6 +31,7 @@ async fn spawn_system() -> System {
 
     let mut settings = Settings::default();
     settings.jwt.secret = Some(SecretString::from(SECRET));
+    settings.api.key = Some(SecretString::from(API_KEY));
     settings.web.addr = "127.0.0.1:0".into();
     settings.socket.addr = socket_addr.to_string();
     settings.web.socket_url = format!("http://{socket_addr}");
@@ -161,4 +163,113 @@ async fn issue_gets_a_token_for_every_request_of_every_logged_in_client() {
     assert_eq!(report.failed, 0, "{:?}", report.error_samples);
     assert!(report.ok > 0);
     assert!(report.requests_per_sec > 0.0);
+}
+
+fn publish_options(
+    run: SocketRun,
+    api_key: &str,
+    phases: &[(TargetKind, usize)],
+) -> PublishOptions {
+    PublishOptions {
+        run,
+        api_key: SecretString::from(api_key),
+        phases: phases
+            .iter()
+            .map(|&(to, publications)| Phase { to, publications })
+            .collect(),
+        in_flight: 4,
+        phase_limit: None,
+        more_server_pids: Vec::new(),
+        redis_pid: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_delivers_every_publication_to_its_users_and_the_counts_match() {
+    let system = spawn_system().await;
+    let users = 20;
+    let mut run = system.run(users);
+    run.server_pid = Some(std::process::id());
+
+    let report = loadgen::publish::run(&publish_options(
+        run,
+        API_KEY,
+        &[
+            (TargetKind::User, 200),
+            (TargetKind::Everyone, 200),
+            (TargetKind::None, 50),
+        ],
+    ))
+    .await
+    .expect("the run finishes");
+
+    assert_eq!(report.errors, 0, "{:?}", report.error_samples);
+    assert_eq!(report.greeted, users);
+    let [user, everyone, none] = report.phases.as_slice() else {
+        panic!("three phases: {:?}", report.phases);
+    };
+    // One user each: every publication is one delivery, and the API says 1.
+    assert_eq!(
+        (
+            user.ok,
+            user.expected_deliveries,
+            user.delivered,
+            user.api_sockets
+        ),
+        (200, 200, 200, 200)
+    );
+    // Everyone: every socket gets every one, and the API says 20 each time.
+    assert_eq!(
+        (
+            everyone.ok,
+            everyone.expected_deliveries,
+            everyone.delivered,
+            everyone.api_sockets
+        ),
+        (200, 200 * users, 200 * users, 200 * users as u64)
+    );
+    // Nobody: answered, delivered to no one.
+    assert_eq!((none.ok, none.delivered, none.api_sockets), (50, 0, 0));
+    for phase in &report.phases {
+        assert_eq!(
+            (
+                phase.failed,
+                phase.missing,
+                phase.unexpected,
+                phase.sockets_mismatches
+            ),
+            (0, 0, 0, 0),
+            "{phase:?}"
+        );
+        assert!(phase.publications_per_sec > 0.0);
+        assert!(phase.api_latency_ms.p99 > 0.0);
+        assert!(phase.server_cpu_us_per_publication.is_some());
+    }
+    assert!(user.deliveries_per_sec > 0.0 && user.delivery_latency_ms.p50 > 0.0);
+    assert!(everyone.deliveries_per_sec > user.deliveries_per_sec / 100.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_with_a_wrong_key_counts_every_refusal_and_finishes() {
+    let system = spawn_system().await;
+
+    let report = loadgen::publish::run(&publish_options(
+        system.run(5),
+        "not-the-key-of-this-server-0123456789abcdef",
+        &[(TargetKind::User, 10)],
+    ))
+    .await
+    .expect("the run finishes");
+
+    let phase = &report.phases[0];
+    assert_eq!((phase.ok, phase.failed, phase.delivered), (0, 10, 0));
+    assert_eq!(report.errors, 10);
+    assert!(
+        report
+            .error_samples
+            .iter()
+            .any(|error| error.contains("HTTP 401")),
+        "{:?}",
+        report.error_samples
+    );
 }
