@@ -123,6 +123,18 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("1"),
             );
         }
+        // Answered with the body unread: hyper then closes the connection,
+        // and a client not told so sends its next request on it and gets a
+        // broken pipe.
+        if matches!(
+            self.kind,
+            Kind::Unauthorized | Kind::Browser | Kind::TooLarge
+        ) {
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
         response.extensions_mut().insert(Refused(self.reason()));
         response
     }
