@@ -131,16 +131,19 @@ impl Application {
             metrics,
         )));
         let router = http::routes(layer, app.clone(), revoker);
-        let mut router = origins::guard(router, &settings.socket.allowed_origins)?;
+        let router = origins::guard(router, &settings.socket.allowed_origins)?;
         // Outside the browser-origin guard and its CORS: the API answers no
         // browser (no preflight passes). Everything else goes to `router` as
         // a whole: a `merge` would replace its fallback, where the Socket.IO
         // layer answers `/socket.io/`, with the API's bare 404.
-        if let Some(key) = &settings.api.key {
-            router =
-                api::routes(key, app, node, revoke_for_secs(settings)).fallback_service(router);
-            tracing::info!("server API on /api");
-        }
+        let api = match &settings.api.key {
+            Some(key) => {
+                tracing::info!("server API on /api");
+                api::routes(key, app, node, revoke_for_secs(settings))
+            }
+            None => api::off(),
+        };
+        let router = api.fallback_service(router);
         Ok(Application {
             listener,
             local_addr,

@@ -17,7 +17,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -77,6 +77,16 @@ pub(crate) fn routes(
         .layer(axum::middleware::from_fn_with_state(api.clone(), guard))
         .with_state(api);
     Router::new().nest("/api", routes)
+}
+
+/// With no key, the API is off: every `/api` path is 404, whatever the method
+/// (in front of the CORS layer, which would answer any `OPTIONS` itself).
+pub(crate) fn off() -> Router {
+    let not_found = || async { StatusCode::NOT_FOUND };
+    Router::new()
+        .route("/api", any(not_found))
+        .route("/api/", any(not_found))
+        .route("/api/{*path}", any(not_found))
 }
 
 /// Every API request: a browser's is refused (no preflight ever passes), a
