@@ -3,6 +3,7 @@
 //! official npm clients through `tests/js`), and every way a token can be wrong.
 
 mod browser;
+mod byo;
 mod helpers;
 mod interop;
 mod keys;
