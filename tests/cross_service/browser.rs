@@ -9,6 +9,9 @@ use crate::node;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const TOKEN_TTL_SECS: u64 = 4;
+/// The server API's key, on both services: the web-frontend publishes sign-in
+/// notices with it, the suite publishes notices of its own.
+const API_KEY: &str = "browser-tests-server-api-key-0123456789abcdef";
 
 #[tokio::test]
 async fn the_live_page_works_in_a_real_browser() {
@@ -22,6 +25,7 @@ async fn the_live_page_works_in_a_real_browser() {
     let mut settings = settings();
     settings.jwt.ttl_secs = TOKEN_TTL_SECS;
     settings.jwt.leeway_secs = 1;
+    settings.api.key = Some(secrecy::SecretString::from(API_KEY));
     let system = spawn_system_with(settings).await;
     let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
 
@@ -34,6 +38,7 @@ async fn the_live_page_works_in_a_real_browser() {
         ("PASS2", SECOND_PASSWORD.to_owned()),
         ("TOKEN_EXPIRED", expired_token("gonzalo")),
         ("TOKEN_TTL_SECS", TOKEN_TTL_SECS.to_string()),
+        ("API_KEY", API_KEY.to_owned()),
         ("CHROMIUM", chromium),
         ("SCREENSHOT_DIR", screenshots.display().to_string()),
     ];

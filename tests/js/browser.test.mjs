@@ -1,7 +1,8 @@
 // The live page in a real headless Chromium (Debian's), driven by playwright-core:
 // log in through the pages, watch the page's own socket connect and receive
-// `welcome`, chat between two browser contexts, log out; and how the page
-// answers a refused, an expired and a missing token.
+// `welcome`, chat between two browser contexts, log out; how the page
+// answers a refused, an expired and a missing token; and the notices it shows
+// (a sign-in elsewhere, anything published through the server API).
 //
 // Inputs (environment):
 //   WEB_URL          the web-frontend, e.g. http://127.0.0.1:41234
@@ -10,6 +11,7 @@
 //   USER2, PASS2     a second user
 //   TOKEN_EXPIRED    a token whose only fault is its passed exp
 //   TOKEN_TTL_SECS   the lifetime of the tokens the web-frontend issues (short here)
+//   API_KEY          the socket server's server-API key (both services have it)
 //   CHROMIUM         the browser binary (default /usr/bin/chromium)
 //   SCREENSHOT_DIR   where to write screenshots of the live page (optional)
 import { after, before, test } from 'node:test';
@@ -18,10 +20,10 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const REQUIRED = ['WEB_URL', 'SOCKET_URL', 'USER1', 'PASS1', 'USER2', 'PASS2', 'TOKEN_EXPIRED', 'TOKEN_TTL_SECS'];
+const REQUIRED = ['WEB_URL', 'SOCKET_URL', 'USER1', 'PASS1', 'USER2', 'PASS2', 'TOKEN_EXPIRED', 'TOKEN_TTL_SECS', 'API_KEY'];
 const missing = REQUIRED.filter((name) => !process.env[name]);
 if (missing.length) throw new Error(`browser.test.mjs: missing environment variable(s): ${missing.join(', ')}`);
-const { WEB_URL, SOCKET_URL, USER1, PASS1, USER2, PASS2, TOKEN_EXPIRED, SCREENSHOT_DIR } = process.env;
+const { WEB_URL, SOCKET_URL, USER1, PASS1, USER2, PASS2, TOKEN_EXPIRED, API_KEY, SCREENSHOT_DIR } = process.env;
 
 const WAIT_MS = 10_000;
 const opts = { timeout: 60_000 };
@@ -257,4 +259,84 @@ test('the page refreshes its token in-band before it expires and never disconnec
   await page.getByLabel('Message', { exact: true }).fill('still here');
   await page.getByLabel('Message', { exact: true }).press('Enter');
   await waitForMessage(page, { from: USER1, text: 'still here' });
+});
+
+// What the page shows of its notices: each one's message text and the instant
+// its <time> names (null when it has none).
+function notices(page) {
+  return page.locator('#notices .notice-message').evaluateAll((items) => items.map((item) => ({
+    text: item.textContent,
+    time: item.querySelector('time')?.dateTime ?? null,
+  })));
+}
+
+// `POST /api/publish` on the socket server, as the application's backend would.
+async function publish(body) {
+  const response = await fetch(`${SOCKET_URL}/api/publish`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert.equal(response.status, 200, `publish: ${await response.text()}`);
+}
+
+test('a sign-in elsewhere shows a notice on the open page, with the browser family and the time', opts, async (t) => {
+  const page = await newPage(t);
+  await logIn(page, USER1, PASS1);
+  await expectConnected(page, USER1);
+  assert.equal(await page.locator('#notices').getAttribute('aria-live'), 'polite', 'the notices are a live region');
+  const before = (await notices(page)).length;
+  // Headless Chromium says `HeadlessChrome/…`: the Chrome family.
+  assert.match(await page.evaluate(() => navigator.userAgent), /Chrome\//);
+
+  // The same user logs in from another browser profile.
+  const other = await newPage(t);
+  await other.goto(`${WEB_URL}/login`);
+  await other.getByLabel('Username').fill(USER1);
+  await other.getByLabel('Password').fill(PASS1);
+  const signedIn = Date.now();
+  await other.getByRole('button', { name: 'Log in' }).click();
+
+  await page.waitForFunction(
+    (count) => document.querySelectorAll('#notices .notice-message').length > count,
+    before,
+    { timeout: 2000 },
+  );
+  assert.ok(Date.now() - signedIn < 2000, 'the notice arrived within 2 s of the sign-in');
+  const notice = (await notices(page)).at(-1);
+  assert.match(notice.text, /^New sign-in to your account — Chrome, \d{1,2}:\d{2}/);
+  assert.ok(notice.time, 'the time is a <time> element');
+  assert.ok(Math.abs(Date.parse(notice.time) - signedIn) < 5000, `the time of the sign-in (${notice.time})`);
+  const shown = await page.evaluate((iso) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }), notice.time);
+  assert.ok(notice.text.endsWith(shown), `in the page's local time (${shown})`);
+  assert.ok(await page.locator('#notices .notice').last().isVisible(), 'the notice is visible');
+  await other.waitForURL(`${WEB_URL}/private`);
+  if (SCREENSHOT_DIR) await page.screenshot({ path: join(SCREENSHOT_DIR, 'private-page-notice.png') });
+
+  // A notice is dismissed with its button.
+  const count = await page.locator('#notices .notice').count();
+  await page.locator('#notices .notice').last().getByRole('button', { name: 'Dismiss' }).click();
+  assert.equal(await page.locator('#notices .notice').count(), count - 1);
+});
+
+test('notices published through the server API are shown as text; others are ignored', opts, async (t) => {
+  const page = await newPage(t);
+  await logIn(page, USER1, PASS1);
+  await expectConnected(page, USER1);
+  const before = (await notices(page)).length;
+
+  // Not notices the page can show: ignored, no error.
+  for (const data of [null, 42, 'a bare string', { kind: 'sign-in' }, { text: 7 }, { text: '   ' }]) {
+    await publish({ to: `user:${USER1}`, event: 'notice', data });
+  }
+  // A generic notice, with markup in it that must stay text.
+  await publish({ to: `user:${USER1}`, event: 'notice', data: { text: 'Maintenance at <b>18:00</b>', extra: { nested: true } } });
+
+  await page.waitForFunction(
+    (count) => document.querySelectorAll('#notices .notice-message').length > count,
+    before,
+  );
+  const shown = (await notices(page)).slice(before);
+  assert.deepEqual(shown, [{ text: 'Maintenance at <b>18:00</b>', time: null }]);
+  assert.equal(await page.locator('#notices b').count(), 0, 'notice text is text, never markup');
 });
