@@ -9,6 +9,8 @@ use settings::{Settings, UserEntry};
 pub(crate) const SECRET: &str = "cross-service-tests-shared-key-0123456789";
 pub(crate) const SECOND_USER: &str = "alice";
 pub(crate) const SECOND_PASSWORD: &str = "alice's password";
+/// The server API's key (`api.key`) in the tests that turn the API on.
+pub(crate) const API_KEY: &str = "cross-service-tests-server-api-key-fedcba9876";
 
 /// Both services, running.
 pub(crate) struct TestSystem {
@@ -44,6 +46,13 @@ pub(crate) fn settings() -> Settings {
         username: SECOND_USER.into(),
         password_hash: web_frontend::users::hash_password(SECOND_PASSWORD).expect("hash"),
     });
+    settings
+}
+
+/// [`settings`] with the server API on ([`API_KEY`]).
+pub(crate) fn settings_with_api() -> Settings {
+    let mut settings = settings();
+    settings.api.key = Some(SecretString::from(API_KEY));
     settings
 }
 
@@ -241,6 +250,14 @@ pub(crate) fn claims_now(username: &str) -> Value {
         "aud": "socket-server",
         "jti": format!("test-{now}"),
     })
+}
+
+/// A valid token of `username` for login session `sid`, as an application
+/// that issues its own tokens makes it.
+pub(crate) fn token_of_session(username: &str, sid: &str) -> String {
+    let mut payload = claims_now(username);
+    payload["sid"] = json!(sid);
+    mint(&payload)
 }
 
 pub(crate) fn mint(payload: &Value) -> String {

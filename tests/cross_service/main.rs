@@ -2,6 +2,12 @@
 //! HTTP, the token handed to real Socket.IO clients (rust_socketio here, the
 //! official npm clients through `tests/js`), and every way a token can be wrong.
 
+mod api;
+mod api_cli;
+mod api_flood;
+mod api_presence;
+mod api_process;
+mod api_refusals;
 mod browser;
 mod byo;
 mod helpers;
