@@ -19,8 +19,9 @@ use crate::targets::session_room;
 /// past it the entries closest to their end go first, so memory stays bounded.
 const MAX_REVOCATIONS: usize = 1_000_000;
 
-/// How long a handshake with a token older than this server waits for the
-/// web-frontend's first notice (it sends one every 2 s) before going ahead.
+/// How long after the start handshakes with tokens older than this server
+/// wait for the web-frontend's first notice (it sends one every 2 s) before
+/// going ahead without it.
 const SYNC_WAIT: Duration = Duration::from_secs(5);
 
 /// sid → until (seconds since the Unix epoch): tokens of that session are
@@ -29,13 +30,17 @@ const SYNC_WAIT: Duration = Duration::from_secs(5);
 /// The list lives in memory, so a restarted server starts empty: until the
 /// web-frontend's next notice (a resync of every live revocation, sent every
 /// 2 s), it cannot tell a logged-out session's token from a live one. Tokens
-/// issued before the server started therefore wait for that notice (at most
-/// [`SYNC_WAIT`]); tokens issued since need no wait.
+/// issued before the server started therefore wait for that notice, during
+/// the first [`SYNC_WAIT`] after the start at most (an application that runs
+/// no web-frontend sends none: its old tokens wait out that window once, not
+/// each); tokens issued since need no wait.
 #[derive(Debug)]
 pub(crate) struct RevocationList {
     revoked: Mutex<HashMap<String, i64>>,
     started_at: i64,
+    sync_deadline: tokio::time::Instant,
     synced: watch::Sender<bool>,
+    warned: std::sync::atomic::AtomicBool,
 }
 
 impl Default for RevocationList {
@@ -43,25 +48,31 @@ impl Default for RevocationList {
         Self {
             revoked: Mutex::default(),
             started_at: claims::unix_now(),
+            sync_deadline: tokio::time::Instant::now() + SYNC_WAIT,
             synced: watch::channel(false).0,
+            warned: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
 
 impl RevocationList {
     /// Waits, when a token older than this server comes before the first
-    /// notice, until the list is complete (or [`SYNC_WAIT`] passed).
+    /// notice, until the list is complete (or the first [`SYNC_WAIT`] after
+    /// the start has passed).
     pub(crate) async fn synced_for(&self, issued_at: i64) {
         if issued_at > self.started_at || *self.synced.borrow() {
             return;
         }
         let mut synced = self.synced.subscribe();
-        if tokio::time::timeout(SYNC_WAIT, synced.wait_for(|synced| *synced))
+        if tokio::time::timeout_at(self.sync_deadline, synced.wait_for(|synced| *synced))
             .await
             .is_err()
+            && !self
+                .warned
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
         {
             tracing::warn!(
-                "no revocation notice from the web-frontend yet: a token older than this server was checked without one"
+                "no revocation notice from the web-frontend within {SYNC_WAIT:?} of the start: tokens older than this server are checked without one"
             );
         }
     }
