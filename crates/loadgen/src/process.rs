@@ -29,6 +29,14 @@ pub fn rss_bytes(pid: u32) -> std::io::Result<u64> {
 
 /// User + system CPU time process `pid` has used so far (10 ms resolution).
 pub fn cpu_time(pid: u32) -> std::io::Result<Duration> {
+    let (user, system) = cpu_times(pid)?;
+    Ok(user + system)
+}
+
+/// User and system CPU time process `pid` has used so far, apart (10 ms
+/// resolution): on loopback the system share holds the kernel's TCP work
+/// on both ends of each write.
+pub fn cpu_times(pid: u32) -> std::io::Result<(Duration, Duration)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name (field 2) may hold spaces: count from its closing paren.
     let after_name = stat
@@ -42,10 +50,9 @@ pub fn cpu_time(pid: u32) -> std::io::Result<Duration> {
             .get(index)
             .and_then(|value| value.parse::<u64>().ok())
     };
+    let time = |ticks: u64| Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND);
     match (ticks(11), ticks(12)) {
-        (Some(user), Some(system)) => Ok(Duration::from_millis(
-            (user + system) * 1000 / TICKS_PER_SECOND,
-        )),
+        (Some(user), Some(system)) => Ok((time(user), time(system))),
         _ => Err(std::io::Error::other(format!(
             "unreadable /proc/{pid}/stat"
         ))),
@@ -56,19 +63,29 @@ pub fn cpu_time(pid: u32) -> std::io::Result<Duration> {
 #[derive(Debug, Clone, Copy)]
 pub struct CpuMeter {
     pid: u32,
-    start: Duration,
+    start: (Duration, Duration),
 }
 
 impl CpuMeter {
     pub fn start(pid: u32) -> std::io::Result<Self> {
         Ok(Self {
             pid,
-            start: cpu_time(pid)?,
+            start: cpu_times(pid)?,
         })
     }
 
     pub fn elapsed(&self) -> std::io::Result<Duration> {
-        Ok(cpu_time(self.pid)?.saturating_sub(self.start))
+        let (user, system) = self.elapsed_apart()?;
+        Ok(user + system)
+    }
+
+    /// User and system time since the start, apart.
+    pub fn elapsed_apart(&self) -> std::io::Result<(Duration, Duration)> {
+        let (user, system) = cpu_times(self.pid)?;
+        Ok((
+            user.saturating_sub(self.start.0),
+            system.saturating_sub(self.start.1),
+        ))
     }
 }
 
