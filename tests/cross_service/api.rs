@@ -292,6 +292,55 @@ async fn a_revocation_is_kept_in_redis_no_longer_than_a_token_of_the_session_can
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_away_the_api_answers_503_and_delivers_nothing_then_serves_again() {
+    let mut nodes = ApiNodes::start(Mode::Scaled).await;
+    let token = token_of_session("gonzalo", "sid-redis-away-0123456789");
+    let sockets = [
+        SioClient::connect_with_auth(&nodes.urls[0], &token)
+            .await
+            .expect("on A"),
+        SioClient::connect_with_auth(&nodes.urls[1], &token)
+            .await
+            .expect("on B"),
+    ];
+    let publish = json!({"to": "user:gonzalo", "event": "notice", "data": "lost"});
+
+    nodes.redis.as_mut().expect("Redis").kill().await;
+    // All or nothing: not even the sockets of the node asked get it.
+    for node in 0..2 {
+        let request = nodes.post(node, "/api/publish").json(&publish);
+        let answer = Answer::of(request.send().await.expect("an answer")).await;
+        assert_eq!(answer.status, 503, "node {node}: {}", answer.text);
+        assert!(answer.json["error"].is_string(), "{}", answer.text);
+        let retry_after = answer.headers.get("retry-after").map(|v| v.as_bytes());
+        assert_eq!(retry_after, Some(&b"1"[..]));
+        let presence = nodes
+            .get(node, "/api/presence")
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(presence.status(), 503, "node {node}");
+    }
+    let redis = nodes.redis.as_mut().expect("Redis");
+    redis.restart().await;
+    for url in &nodes.urls {
+        wait_ready(url, READY_WITHIN).await;
+    }
+    let back = json!({"to": "user:gonzalo", "event": "notice", "data": "back"});
+    let answer = nodes.publish(1, &back).await;
+
+    assert_eq!(answer["sockets"], 2);
+    for socket in &sockets {
+        let notice = socket.next_event("notice", Duration::from_secs(5)).await;
+        assert_eq!(
+            notice.expect("the notice"),
+            "back",
+            "the refused one never came"
+        );
+    }
+}
+
 async fn run_api_suite(nodes: &ApiNodes) {
     node::require_package("socket.io-client");
     node::require_package("jose");

@@ -1,7 +1,8 @@
 // The server API seen by the OFFICIAL socket.io-client 4.x: what
 // POST /api/publish, /api/sessions/revoke and /api/disconnect do to real
 // sockets, on one socket-server node or on two sharing one Redis (the sockets
-// spread over both, the requests sent through either). See README.md.
+// spread over both, the requests sent through either). Started by
+// tests/cross_service/api.rs, once per mode.
 //
 // Inputs (environment):
 //   SOCKET_URLS   two base URLs, comma-separated: node A and node B (one node:
