@@ -39,11 +39,12 @@ const RESERVED: [&str; 14] = [
 ];
 
 /// The labels of `authbridge_api_refused_total`, by status.
-pub(crate) const REASONS: [(u16, &str); 4] = [
+pub(crate) const REASONS: [(u16, &str); 5] = [
     (401, "unauthorized"),
     (403, "browser"),
     (413, "too_large"),
     (400, "bad_request"),
+    (404, "not_found"),
 ];
 
 /// A socket of one user and login session, watching for anything delivered
@@ -169,6 +170,28 @@ fn refusal_rows(nodes: &ApiNodes, node: usize, watcher: &Watcher) -> Vec<Refused
             "unauthorized",
         );
     }
+
+    // 404 behind the guard: an unknown API request, with the key.
+    for (method, path) in [
+        (Method::GET, "/api/unknown"),
+        (Method::POST, "/api/publish/extra"),
+    ] {
+        let request = nodes.http.request(method.clone(), rows.url(path));
+        let request = request.bearer_auth(API_KEY);
+        rows.add(
+            format!("{method} {path} with the key"),
+            request.json(&valid),
+            404,
+            "no such request",
+        );
+    }
+    let unknown = nodes.http.get(rows.url("/api/unknown"));
+    rows.add(
+        "an unknown API path without a key",
+        unknown,
+        401,
+        "unauthorized",
+    );
 
     // 403: whatever a browser sends, allowed origin or not, preflight or not.
     for origin in ["http://127.0.0.1:8080", "https://evil.example", "null"] {
@@ -437,8 +460,8 @@ fn padded(mut json: String, size: usize) -> String {
 }
 
 /// `authbridge_api_refused_total` of node `node`, by reason (as [`REASONS`]).
-pub(crate) async fn refused_counts(nodes: &ApiNodes, node: usize) -> [u64; 4] {
-    let mut counts = [0; 4];
+pub(crate) async fn refused_counts(nodes: &ApiNodes, node: usize) -> [u64; REASONS.len()] {
+    let mut counts = [0; REASONS.len()];
     for (count, (_, reason)) in counts.iter_mut().zip(REASONS) {
         let labels = format!("reason=\"{reason}\"");
         *count = metric(&nodes.urls[node], "authbridge_api_refused_total", &labels).await;

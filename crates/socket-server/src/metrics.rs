@@ -193,6 +193,7 @@ impl Metrics {
             .clone();
         for reason in [
             "bad_request",
+            "not_found",
             "unauthorized",
             "browser",
             "too_large",

@@ -67,9 +67,7 @@ impl RevocationList {
         if tokio::time::timeout_at(self.sync_deadline, synced.wait_for(|synced| *synced))
             .await
             .is_err()
-            && !self
-                .warned
-                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            && !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed)
         {
             tracing::warn!(
                 "no revocation notice from the web-frontend within {SYNC_WAIT:?} of the start: tokens older than this server are checked without one"

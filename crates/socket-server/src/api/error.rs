@@ -12,12 +12,16 @@ use axum::response::{IntoResponse, Response};
 pub(crate) struct ApiError {
     kind: Kind,
     message: String,
+    /// Answered with the body unread: the connection is closed after it.
+    unread: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     /// 400: a malformed body, field or header.
     BadRequest,
+    /// 404: no such request in the API.
+    NotFound,
     /// 401: no key, or the wrong one (the same answer for both).
     Unauthorized,
     /// 403: a browser's request (it carries `Origin`).
@@ -35,50 +39,66 @@ enum Kind {
 pub(crate) struct Refused(pub(crate) &'static str);
 
 impl ApiError {
-    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+    fn new(kind: Kind, message: impl Into<String>) -> Self {
+        // What is refused before its body is read: the guard's refusals and
+        // an oversized body.
+        let unread = matches!(kind, Kind::Unauthorized | Kind::Browser | Kind::TooLarge);
         Self {
-            kind: Kind::BadRequest,
+            kind,
             message: message.into(),
+            unread,
         }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(Kind::BadRequest, message)
+    }
+
+    /// A 400 answered before the body was read (its type is wrong).
+    pub(crate) fn bad_request_unread(message: impl Into<String>) -> Self {
+        Self {
+            unread: true,
+            ..Self::bad_request(message)
+        }
+    }
+
+    pub(crate) fn not_found() -> Self {
+        Self::new(
+            Kind::NotFound,
+            "no such request: see POST /api/publish, /api/sessions/revoke, /api/disconnect, GET /api/presence",
+        )
     }
 
     pub(crate) fn unauthorized() -> Self {
-        Self {
-            kind: Kind::Unauthorized,
-            message: "unauthorized".to_owned(),
-        }
+        Self::new(Kind::Unauthorized, "unauthorized")
     }
 
     pub(crate) fn browser() -> Self {
-        Self {
-            kind: Kind::Browser,
-            message:
-                "requests from browsers are refused: call the API from the application's backend"
-                    .to_owned(),
-        }
+        Self::new(
+            Kind::Browser,
+            "requests from browsers are refused: call the API from the application's backend",
+        )
     }
 
     pub(crate) fn too_large(limit: usize) -> Self {
-        Self {
-            kind: Kind::TooLarge,
-            message: format!("body: at most {} KiB", limit / 1024),
-        }
+        Self::new(
+            Kind::TooLarge,
+            format!("body: at most {} KiB", limit / 1024),
+        )
     }
 
     pub(crate) fn in_progress() -> Self {
-        Self {
-            kind: Kind::InProgress,
-            message:
-                "Idempotency-Key: a request with this key is still being carried out; try again"
-                    .to_owned(),
-        }
+        Self::new(
+            Kind::InProgress,
+            "Idempotency-Key: a request with this key is still being carried out; try again",
+        )
     }
 
     pub(crate) fn unavailable() -> Self {
-        Self {
-            kind: Kind::Unavailable,
-            message: "Redis is unreachable: nothing was done; try again".to_owned(),
-        }
+        Self::new(
+            Kind::Unavailable,
+            "Redis is unreachable: nothing was done; try again",
+        )
     }
 
     #[cfg(test)]
@@ -89,6 +109,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self.kind {
             Kind::BadRequest => StatusCode::BAD_REQUEST,
+            Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::Browser => StatusCode::FORBIDDEN,
             Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -101,6 +122,7 @@ impl ApiError {
     fn reason(&self) -> &'static str {
         match self.kind {
             Kind::BadRequest => "bad_request",
+            Kind::NotFound => "not_found",
             Kind::Unauthorized => "unauthorized",
             Kind::Browser => "browser",
             Kind::TooLarge => "too_large",
@@ -126,10 +148,7 @@ impl IntoResponse for ApiError {
         // Answered with the body unread: hyper then closes the connection,
         // and a client not told so sends its next request on it and gets a
         // broken pipe.
-        if matches!(
-            self.kind,
-            Kind::Unauthorized | Kind::Browser | Kind::TooLarge
-        ) {
+        if self.unread {
             response.headers_mut().insert(
                 axum::http::header::CONNECTION,
                 axum::http::HeaderValue::from_static("close"),

@@ -74,6 +74,7 @@ pub(crate) fn routes(
         .route("/disconnect", post(disconnect))
         .route("/presence", get(presence))
         .route("/presence/{*target}", get(presence_of))
+        .fallback(|| async { ApiError::not_found() })
         .layer(axum::middleware::from_fn_with_state(api.clone(), guard))
         .with_state(api);
     Router::new().nest("/api", routes)
@@ -135,7 +136,7 @@ async fn json_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes,
         .and_then(|value| value.split(';').next())
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
     if !json {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::bad_request_unread(
             "body: Content-Type must be application/json",
         ));
     }
