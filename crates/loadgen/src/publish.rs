@@ -328,13 +328,22 @@ pub async fn run(options: &PublishOptions) -> Result<PublishReport, LoadError> {
     stop.send_replace(true);
     let mut inboxes = Vec::with_capacity(tally.greeted);
     let mut open = Vec::with_capacity(tally.greeted);
-    while let Some(joined) = readers.join_next().await {
-        if let Ok((inbox, client)) = joined {
-            inboxes.push(inbox);
-            open.push(client);
+    let gathered = tokio::time::timeout_at(deadline.into(), async {
+        while let Some(joined) = readers.join_next().await {
+            if let Ok((inbox, client)) = joined {
+                inboxes.push(inbox);
+                open.push(client);
+            }
         }
-    }
+    })
+    .await;
     drop(open);
+    if gathered.is_err() {
+        readers.abort_all();
+        return Err(LoadError::Deadline(
+            "the sockets' counts were not gathered".into(),
+        ));
+    }
 
     let mut errors = tally.errors;
     let mut error_samples = tally.error_samples;
