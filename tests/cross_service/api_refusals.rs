@@ -410,9 +410,9 @@ fn refusal_rows(nodes: &ApiNodes, node: usize, watcher: &Watcher) -> Vec<Refused
         rows.add(format!("{path} {body}"), request, 400, error);
     }
 
-    // 400: presence is asked of one user.
+    // 400: presence is asked of one user or one room.
     let session = format!("session:{sid}");
-    for target in ["everyone", "room:x", &session, "user:", "gonzalo"] {
+    for target in ["everyone", &session, "user:", "room:", "gonzalo"] {
         let request = nodes.get(node, &format!("/api/presence/{target}"));
         rows.add(format!("presence of {target}"), request, 400, "target:");
     }

@@ -45,6 +45,7 @@ pub(crate) fn settings() -> Settings {
     settings.users.push(UserEntry {
         username: SECOND_USER.into(),
         password_hash: web_frontend::users::hash_password(SECOND_PASSWORD).expect("hash"),
+        rooms: Vec::new(),
     });
     settings
 }

@@ -46,6 +46,8 @@ pub enum Invalid {
     NotYetValid,
     IssuedInFuture,
     UserMismatch,
+    /// `rooms` is not an array of room patterns within the bounds.
+    BadRooms,
     /// A `kid` no key of the set has (with public keys: worth a new JWK Set).
     UnknownKey,
     /// A `kid` naming the previous shared secret after its end.
@@ -71,6 +73,7 @@ impl Invalid {
             Invalid::NotYetValid => "not yet valid",
             Invalid::IssuedInFuture => "issued in the future",
             Invalid::UserMismatch => "user does not match sub",
+            Invalid::BadRooms => "bad rooms claim",
             Invalid::UnknownKey => "unknown key id",
             Invalid::RetiredKey => "retired key",
             Invalid::Stale => "stale notice",

@@ -44,7 +44,7 @@ impl TokenIssuer {
     }
 
     /// The claims of a new token for `username` in login session `session_id`,
-    /// issued at `now`.
+    /// issued at `now` (no rooms).
     pub fn claims_for(&self, username: &str, session_id: &str, now: i64) -> Claims {
         Claims {
             sub: username.to_owned(),
@@ -57,12 +57,26 @@ impl TokenIssuer {
             aud: self.audience.clone(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
             sid: session_id.to_owned(),
+            rooms: Vec::new(),
         }
     }
 
     /// A signed compact JWS for `username` in login session `session_id`, issued at `now`.
     pub fn issue(&self, username: &str, session_id: &str, now: i64) -> Result<String, IssueError> {
         self.sign(&self.claims_for(username, session_id, now))
+    }
+
+    /// As [`TokenIssuer::issue`], allowing the room patterns `rooms`.
+    pub fn issue_with_rooms(
+        &self,
+        username: &str,
+        session_id: &str,
+        rooms: &[String],
+        now: i64,
+    ) -> Result<String, IssueError> {
+        let mut claims = self.claims_for(username, session_id, now);
+        claims.rooms = rooms.to_vec();
+        self.sign(&claims)
     }
 
     /// The lifetime of the tokens this issuer signs, in seconds.

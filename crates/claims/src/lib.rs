@@ -29,7 +29,9 @@ pub use keys::{
     KeyError, KeySet, MAX_KEYS, MIN_SECRET_BYTES, PrivateKey, PublicKey, SharedKey, SigningKey,
     jwks_document, keys_from_jwks,
 };
-pub use payload::{Claims, TokenSettings, User, VerifiedClaims, unix_now};
+pub use payload::{
+    Claims, MAX_ROOM_NAME_CHARS, MAX_ROOM_PATTERNS, TokenSettings, User, VerifiedClaims, unix_now,
+};
 pub use revocation::{
     MAX_NOTICE_BYTES, REVOCATION_CHANNEL, REVOKED_KEY_PREFIX, Revocation, RevocationSigner,
     RevocationVerifier,

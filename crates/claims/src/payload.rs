@@ -39,7 +39,17 @@ pub struct Claims {
     /// The login session (opaque, random, never the cookie value): logging out
     /// revokes every token of this session.
     pub sid: String,
+    /// The rooms the user may join, as patterns (a name, or a prefix and a
+    /// trailing `*`); absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<String>,
 }
+
+/// A token names at most this many room patterns.
+pub const MAX_ROOM_PATTERNS: usize = 100;
+
+/// A room name has 1 to this many characters (a pattern one more, its `*`).
+pub const MAX_ROOM_NAME_CHARS: usize = 100;
 
 /// What the socket server keeps of a verified token: small on purpose, since
 /// every connected socket holds one (the raw token is dropped after the check).
@@ -53,6 +63,8 @@ pub struct VerifiedClaims {
     pub issued_at: i64,
     /// `sid`, when the token has one (tokens minted elsewhere may not).
     pub session_id: Option<String>,
+    /// `rooms`: the room patterns the token allows (none when absent).
+    pub rooms: Vec<String>,
 }
 
 /// The current time as a JWT NumericDate (seconds since the Unix epoch).

@@ -8,7 +8,7 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use crate::error::{Invalid, VerifyError};
 use crate::jws;
 use crate::keys::KeySet;
-use crate::payload::{TokenSettings, VerifiedClaims};
+use crate::payload::{MAX_ROOM_NAME_CHARS, MAX_ROOM_PATTERNS, TokenSettings, VerifiedClaims};
 
 /// Tokens longer than this are refused before any parsing (a real one is ~400 bytes).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -92,6 +92,7 @@ impl TokenVerifier {
         {
             return Err(Invalid::UserMismatch.into());
         }
+        let rooms = room_patterns(claims.rooms)?;
         // RFC 7519: the token must not be accepted on or after `exp`.
         if now >= exp + self.leeway_secs {
             return Err(VerifyError::Expired);
@@ -102,8 +103,34 @@ impl TokenVerifier {
             issued_at: iat.floor() as i64,
             // Saturating: a float `exp` far past i64 still means "not expired yet".
             expires_at: exp.floor() as i64,
+            rooms,
         })
     }
+}
+
+/// The `rooms` claim: absent (or `null`) is none; otherwise at most
+/// [`MAX_ROOM_PATTERNS`] strings of 1 to [`MAX_ROOM_NAME_CHARS`] characters,
+/// and one more for a trailing `*`.
+fn room_patterns(rooms: Option<Vec<Cow<'_, str>>>) -> Result<Vec<String>, Invalid> {
+    let rooms = rooms.unwrap_or_default();
+    if rooms.len() > MAX_ROOM_PATTERNS {
+        return Err(Invalid::BadRooms);
+    }
+    rooms
+        .into_iter()
+        .map(|pattern| {
+            let name = pattern.strip_suffix('*').unwrap_or(&pattern);
+            let chars = name.chars().count();
+            if pattern.is_empty()
+                || chars > MAX_ROOM_NAME_CHARS
+                || pattern.chars().any(char::is_control)
+            {
+                Err(Invalid::BadRooms)
+            } else {
+                Ok(pattern.into_owned())
+            }
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -124,6 +151,9 @@ struct RawClaims<'a> {
     /// but wrong `user` is refused rather than ignored.
     #[serde(default, deserialize_with = "user_claim")]
     user: Option<UserClaim>,
+    /// Room patterns; a wrong type makes the claims malformed.
+    #[serde(borrow)]
+    rooms: Option<Vec<Cow<'a, str>>>,
 }
 
 /// RFC 7519 §4.1.3: one audience, or an array of them.

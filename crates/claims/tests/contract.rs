@@ -87,8 +87,66 @@ fn an_issued_token_round_trips_through_the_verifier() {
             expires_at: NOW + 300,
             issued_at: NOW,
             session_id: Some(SESSION.into()),
+            rooms: Vec::new(),
         }
     );
+}
+
+#[test]
+fn room_patterns_travel_in_the_rooms_claim_and_are_absent_without_any() {
+    let issuer = settings().issuer().expect("issuer");
+    let rooms = vec!["team:42".to_owned(), "org:7:*".to_owned()];
+    let token = issuer
+        .issue_with_rooms("gonzalo", SESSION, &rooms, NOW)
+        .expect("token");
+    let claims = verifier().verify(&token, NOW + 10).expect("valid");
+    assert_eq!(claims.rooms, rooms);
+    let payload = |token: &str| -> serde_json::Value {
+        use base64::Engine as _;
+        let segment = token.split('.').nth(1).expect("a payload");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(segment)
+            .expect("base64url");
+        serde_json::from_slice(&bytes).expect("json")
+    };
+    assert_eq!(payload(&token)["rooms"], serde_json::json!(rooms));
+    let without = issuer.issue("gonzalo", SESSION, NOW).expect("token");
+    assert!(payload(&without).get("rooms").is_none(), "absent = none");
+}
+
+#[test]
+fn a_rooms_claim_that_is_not_an_array_of_patterns_within_bounds_is_refused() {
+    let fixture = settings();
+    let base = |rooms: serde_json::Value| {
+        serde_json::json!({
+            "sub": "gonzalo", "iat": NOW, "exp": NOW + 300,
+            "iss": "web-frontend", "aud": "socket-server", "rooms": rooms,
+        })
+    };
+    for bad in [
+        serde_json::json!("team:42"),
+        serde_json::json!([1]),
+        serde_json::json!([""]),
+        serde_json::json!(["x".repeat(101)]),
+        serde_json::json!(["tab\there"]),
+        serde_json::Value::Array(
+            (0..101)
+                .map(|i| serde_json::json!(format!("r{i}")))
+                .collect(),
+        ),
+    ] {
+        let token = fixture.sign(&base(bad.clone()));
+        let error = verifier().verify(&token, NOW).expect_err("refused");
+        assert_eq!(error.to_string(), "not valid token", "{bad}");
+    }
+    for good in [
+        serde_json::Value::Null,
+        serde_json::json!([]),
+        serde_json::json!([format!("{}*", "x".repeat(100)), "*", "a*b"]),
+    ] {
+        let token = fixture.sign(&base(good.clone()));
+        assert!(verifier().verify(&token, NOW).is_ok(), "{good}");
+    }
 }
 
 #[test]

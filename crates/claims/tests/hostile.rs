@@ -236,6 +236,7 @@ fn a_hand_built_token_with_the_shared_key_is_accepted() {
             expires_at: NOW + 300,
             issued_at: NOW,
             session_id: Some(SESSION.into()),
+            rooms: Vec::new(),
         }
     );
 }

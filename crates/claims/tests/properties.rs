@@ -221,22 +221,42 @@ fn claims_sets() -> impl Strategy<Value = Map<String, Value>> {
         prop_oneof![3 => Just(None), 2 => date_claim(LEEWAY)],
         proptest::option::of(any_json()),
     );
-    (names, dates).prop_map(|((sub, user, iss, aud, sid), (iat, exp, nbf, jti))| {
-        [
-            ("sub", sub),
-            ("user", user),
-            ("iss", iss),
-            ("aud", aud),
-            ("sid", sid),
-            ("iat", iat),
-            ("exp", exp),
-            ("nbf", nbf),
-            ("jti", jti),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| Some((name.to_owned(), value?)))
-        .collect()
-    })
+    let too_many: Vec<Value> = (0..101).map(|i| json!(format!("room:{i}"))).collect();
+    let rooms = claim(
+        json!(["team:42", "org:7:*"]),
+        vec![
+            Value::Null,
+            json!([]),
+            json!("team:42"),
+            json!([1]),
+            json!([""]),
+            json!(["*"]),
+            json!(["a*b"]),
+            json!([format!("{}*", "x".repeat(100))]),
+            json!(["x".repeat(101)]),
+            json!(["line\nbreak"]),
+            Value::Array(too_many),
+        ],
+    );
+    (names, dates, rooms).prop_map(
+        |((sub, user, iss, aud, sid), (iat, exp, nbf, jti), rooms)| {
+            [
+                ("rooms", rooms),
+                ("sub", sub),
+                ("user", user),
+                ("iss", iss),
+                ("aud", aud),
+                ("sid", sid),
+                ("iat", iat),
+                ("exp", exp),
+                ("nbf", nbf),
+                ("jti", jti),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.to_owned(), value?)))
+            .collect()
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -289,6 +309,32 @@ fn model(claims: &Map<String, Value>) -> Result<VerifiedClaims, &'static str> {
     {
         return Err(NOT_VALID);
     }
+    // `rooms`: absent or null is none; else an array of at most 100 patterns,
+    // each a name of 1 to 100 characters and an optional trailing `*`.
+    let rooms = match claims.get("rooms") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(rooms)) => {
+            let mut patterns = Vec::new();
+            for room in rooms {
+                let Some(pattern) = room.as_str() else {
+                    return Err(NOT_VALID);
+                };
+                let name = pattern.strip_suffix('*').unwrap_or(pattern);
+                if pattern.is_empty()
+                    || name.chars().count() > 100
+                    || pattern.chars().any(char::is_control)
+                {
+                    return Err(NOT_VALID);
+                }
+                patterns.push(pattern.to_owned());
+            }
+            if patterns.len() > 100 {
+                return Err(NOT_VALID);
+            }
+            patterns
+        }
+        Some(_) => return Err(NOT_VALID),
+    };
     if now >= exp + leeway {
         return Err(EXPIRED);
     }
@@ -297,6 +343,7 @@ fn model(claims: &Map<String, Value>) -> Result<VerifiedClaims, &'static str> {
         expires_at: exp.floor() as i64,
         issued_at: iat.floor() as i64,
         session_id: sid.map(str::to_owned),
+        rooms,
     })
 }
 

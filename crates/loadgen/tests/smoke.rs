@@ -38,6 +38,7 @@ async fn spawn_system() -> System {
     settings.users.push(UserEntry {
         username: USERNAME.into(),
         password_hash: web_frontend::users::hash_password(PASSWORD).expect("hash"),
+        rooms: Vec::new(),
     });
 
     let web = web_frontend::Application::build_with_listener(&settings, web_listener)

@@ -163,6 +163,9 @@ pub struct SocketSettings {
     /// Sockets one user may hold at once on one node; one more is refused
     /// with `too many connections`.
     pub max_connections_per_user: u32,
+    /// Rooms one socket may be in at once; one more `join` is refused with
+    /// `too many rooms`.
+    pub max_rooms_per_socket: u32,
 }
 
 impl Default for SocketSettings {
@@ -174,6 +177,7 @@ impl Default for SocketSettings {
                 "http://localhost:8080".into(),
             ],
             max_connections_per_user: 20,
+            max_rooms_per_socket: 100,
         }
     }
 }
@@ -206,6 +210,10 @@ pub struct UserEntry {
     pub username: String,
     /// An argon2 PHC string, never the plain password.
     pub password_hash: String,
+    /// The rooms the user may join, as patterns: a name (`team:42`), or a
+    /// prefix and a trailing `*` (`org:7:*`). They travel in the token.
+    #[serde(default)]
+    pub rooms: Vec<String>,
 }
 
 /// The demo user of the article; refused in production.

@@ -748,3 +748,41 @@ fn the_api_key_is_off_by_default_and_follows_the_rules_of_a_key() {
         Ok(())
     });
 }
+
+#[test]
+fn room_patterns_and_the_rooms_cap_are_checked() {
+    Jail::expect_with(|jail| {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+        let users = |rooms: &str| {
+            format!("[[users]]\nusername = \"ana\"\npassword_hash = \"{hash}\"\nrooms = {rooms}\n")
+        };
+        jail.create_file("good.toml", &users(r#"["team:42", "org:7:*", "*"]"#))?;
+        let settings = load(&[("APP_CONFIG", "good.toml")]).expect("loads");
+        assert_eq!(settings.users[0].rooms, ["team:42", "org:7:*", "*"]);
+        assert_eq!(settings.socket.max_rooms_per_socket, 100);
+        for (rooms, why) in [
+            (r#"[""]"#, "must have 1 to 100 characters"),
+            (r#"["a*b"]"#, "may have a `*` at its end only"),
+            (r#"["user:ana"]"#, "names a reserved room"),
+            (r#"["session:*"]"#, "names a reserved room"),
+        ] {
+            jail.create_file("bad.toml", &users(rooms))?;
+            let message = error(&[("APP_CONFIG", "bad.toml")]);
+            assert!(
+                message.starts_with("users: the room pattern"),
+                "{rooms}: {message}"
+            );
+            assert!(message.contains(why), "{rooms}: {message}");
+        }
+        let long = format!("[\"{}\"]", "x".repeat(101));
+        jail.create_file("long.toml", &users(&long))?;
+        assert!(error(&[("APP_CONFIG", "long.toml")]).contains("1 to 100 characters"));
+        assert_eq!(
+            error(&[("APP_SOCKET__MAX_ROOMS_PER_SOCKET", "0")]),
+            "socket.max_rooms_per_socket: must be at least 1"
+        );
+        let settings = load(&[("APP_SOCKET__MAX_ROOMS_PER_SOCKET", "3")]).expect("loads");
+        assert_eq!(settings.socket.max_rooms_per_socket, 3);
+        Ok(())
+    });
+}

@@ -48,6 +48,12 @@ impl Settings {
         if let Some(url) = &self.web.socket_internal_url {
             check_http_url("web.socket_internal_url", url)?;
         }
+        if self.socket.max_rooms_per_socket == 0 {
+            return Err(ConfigError::invalid(
+                "socket.max_rooms_per_socket",
+                "must be at least 1",
+            ));
+        }
         if self.socket.max_connections_per_user == 0 {
             return Err(ConfigError::invalid(
                 "socket.max_connections_per_user",
@@ -77,6 +83,7 @@ impl Settings {
                     "every [[users]] entry needs a distinct, non-empty username",
                 ));
             }
+            check_room_patterns(user)?;
         }
         if self.env == Environment::Production {
             if self.users.iter().any(|user| user.username == DEMO_USERNAME) {
@@ -246,6 +253,46 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// A user's room patterns: what a token can carry, and nothing that could
+/// never match a room a socket may join.
+fn check_room_patterns(user: &crate::schema::UserEntry) -> Result<(), ConfigError> {
+    let refuse = |pattern: &str, why: &str| {
+        Err(ConfigError::invalid(
+            "users",
+            format!("the room pattern {pattern:?} of {:?} {why}", user.username),
+        ))
+    };
+    if user.rooms.len() > claims::MAX_ROOM_PATTERNS {
+        return Err(ConfigError::invalid(
+            "users",
+            format!(
+                "{:?} has more than {} room patterns",
+                user.username,
+                claims::MAX_ROOM_PATTERNS
+            ),
+        ));
+    }
+    for pattern in &user.rooms {
+        let name = pattern.strip_suffix('*').unwrap_or(pattern);
+        if pattern.is_empty() || name.chars().count() > claims::MAX_ROOM_NAME_CHARS {
+            return refuse(pattern, "must have 1 to 100 characters before its `*`");
+        }
+        if name.contains('*') {
+            return refuse(pattern, "may have a `*` at its end only");
+        }
+        if pattern.chars().any(char::is_control) {
+            return refuse(pattern, "holds a control character");
+        }
+        if name.starts_with("user:") || name.starts_with("session:") {
+            return refuse(
+                pattern,
+                "names a reserved room (user: and session: rooms are never joined)",
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Where a key was configured: its key, and the file it was read from (whose

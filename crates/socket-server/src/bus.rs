@@ -55,6 +55,34 @@ pub(crate) enum Action {
     /// Session `sid` is revoked: its tokens are refused until `until`, and its
     /// sockets end as in a logout.
     Revoke { sid: String, until: i64 },
+    /// Nothing is done: each node tells who its sockets of the audience are.
+    Survey,
+}
+
+/// Users a survey names, at most; past it the answer says it was cut.
+pub(crate) const MAX_SURVEYED_USERS: usize = 1000;
+
+/// What carrying out an envelope came to on one node (or, summed, on all).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Outcome {
+    /// The sockets of the audience.
+    pub(crate) sockets: u64,
+    /// A survey's users, sorted, at most [`MAX_SURVEYED_USERS`] + 1 (one more
+    /// tells that the list was cut).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) users: Vec<String>,
+}
+
+impl Outcome {
+    /// Adds another node's outcome to this one.
+    pub(crate) fn add(&mut self, other: Outcome) {
+        self.sockets += other.sockets;
+        if !other.users.is_empty() {
+            let mut users: std::collections::BTreeSet<String> = self.users.drain(..).collect();
+            users.extend(other.users);
+            self.users = users.into_iter().take(MAX_SURVEYED_USERS + 1).collect();
+        }
+    }
 }
 
 /// One action for a set of sockets, as it travels between nodes.
@@ -102,6 +130,25 @@ pub(crate) async fn emit_locally(
         tracing::debug!(%error, %event, "delivery to some sockets failed");
     }
     count
+}
+
+/// Who the sockets of `to` that this node holds are: their count, and their
+/// users (sorted, at most [`MAX_SURVEYED_USERS`] + 1).
+pub(crate) fn survey_locally(io: &SocketIo, to: &Audience) -> Outcome {
+    let Some(sockets) = sockets_of(io, to) else {
+        return Outcome::default();
+    };
+    let sockets = sockets.sockets();
+    let mut users = std::collections::BTreeSet::new();
+    for socket in &sockets {
+        if let Some(identity) = socket.extensions.get::<crate::identity::Identity>() {
+            users.insert(identity.username.to_string());
+        }
+    }
+    Outcome {
+        sockets: sockets.len() as u64,
+        users: users.into_iter().take(MAX_SURVEYED_USERS + 1).collect(),
+    }
 }
 
 /// Ends the sockets of `to` that this node holds: `session_ended` with

@@ -40,6 +40,8 @@ async fn on_connect(
     let _ = socket.emit("welcome", &json!({ "username": &*identity.username }));
     socket.on("message", relay_message);
     socket.on("reauth", reauth);
+    socket.on("join", crate::rooms::join);
+    socket.on("leave", crate::rooms::leave);
     socket.on_disconnect(forget);
 }
 
@@ -92,6 +94,8 @@ async fn reauth(
                     socket.join(session_room(new));
                 }
             }
+            // A narrower token: the rooms it no longer allows are left at once.
+            crate::rooms::narrow(&socket, &fresh.rooms);
             crate::metrics::bump(&state.metrics.reauths_ok);
             let expires_at = fresh.expires_at;
             socket.extensions.insert(fresh);

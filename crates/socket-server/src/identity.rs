@@ -12,6 +12,8 @@ pub(crate) struct Identity {
     pub(crate) expires_at: i64,
     /// The token's `sid`: logging out of that session ends the socket.
     pub(crate) session_id: Option<Arc<str>>,
+    /// The token's `rooms` patterns (empty for most tokens: no allocation).
+    pub(crate) rooms: Arc<[Box<str>]>,
 }
 
 impl Identity {
@@ -20,6 +22,11 @@ impl Identity {
             username: Arc::from(claims.username),
             expires_at: claims.expires_at,
             session_id: claims.session_id.map(Arc::from),
+            rooms: claims
+                .rooms
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
         }
     }
 }

@@ -18,6 +18,7 @@ mod origins;
 mod presence;
 mod relay;
 mod revocations;
+mod rooms;
 mod serve;
 mod slim;
 mod state;
@@ -105,6 +106,9 @@ impl Application {
             metrics: metrics.clone(),
             limits: limits::ConnectionLimits::new(settings.socket.max_connections_per_user),
             backplane: backplane.clone(),
+            max_rooms_per_socket: usize::try_from(settings.socket.max_rooms_per_socket)
+                .unwrap_or(usize::MAX),
+            membership: rooms::Membership::default(),
         });
         let (layer, io) = configure(SocketIo::builder(), app.clone()).build_layer();
         events::register(&io);

@@ -18,6 +18,8 @@ pub(crate) struct Metrics {
     pub(crate) tokens_expired: AtomicU64,
     pub(crate) sessions_revoked: AtomicU64,
     pub(crate) messages_relayed: AtomicU64,
+    /// `join`s refused (`forbidden` or `too many rooms`).
+    pub(crate) joins_refused: AtomicU64,
     /// Relayed to this node's sockets only: the backplane could not reach the others.
     pub(crate) messages_relayed_locally: AtomicU64,
     /// Server API publications carried out (repeats of an idempotent one aside).
@@ -153,6 +155,18 @@ impl Metrics {
             "authbridge_messages_relayed_locally_total",
             &[],
             get(&self.messages_relayed_locally),
+        );
+        family(
+            &mut out,
+            "authbridge_joins_refused_total",
+            "counter",
+            "Room joins refused (forbidden, or too many rooms).",
+        );
+        sample(
+            &mut out,
+            "authbridge_joins_refused_total",
+            &[],
+            get(&self.joins_refused),
         );
         self.render_api(&mut out);
         out

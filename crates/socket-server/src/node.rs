@@ -3,7 +3,7 @@
 
 use socketioxide::SocketIo;
 
-use crate::bus::{self, Action, Envelope};
+use crate::bus::{self, Action, Envelope, Outcome};
 use crate::revocations::Revoker;
 
 /// What carrying out an envelope needs: the sockets, and the revocation list.
@@ -14,15 +14,20 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    /// Carries `envelope` out on this node's sockets; returns how many it
-    /// reached.
-    pub(crate) async fn carry_out(&self, envelope: &Envelope) -> u64 {
-        match &envelope.action {
+    /// Carries `envelope` out on this node's sockets; says how many it
+    /// reached (and, for a survey, whose they are).
+    pub(crate) async fn carry_out(&self, envelope: &Envelope) -> Outcome {
+        let sockets = match &envelope.action {
             Action::Emit { event, data } => {
                 bus::emit_locally(&self.io, &envelope.to, event, data).await
             }
             Action::End { reason } => bus::end_locally(&self.io, &envelope.to, reason).await,
             Action::Revoke { sid, until } => self.revoker.revoke_locally(sid, *until).await,
+            Action::Survey => return bus::survey_locally(&self.io, &envelope.to),
+        };
+        Outcome {
+            sockets,
+            users: Vec::new(),
         }
     }
 }

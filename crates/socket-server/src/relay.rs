@@ -29,10 +29,12 @@ pub(crate) const MAX_MESSAGE_BYTES: usize = 4096;
 /// logged) rather than letting one flooding client grow memory without bound.
 const QUEUE: usize = 64 * 1024;
 
-/// One chat line, its sender taken from the socket's token.
+/// One chat line, its sender taken from the socket's token; for everyone, or
+/// for the sockets of one room the sender is in.
 #[derive(Debug)]
 pub(crate) struct Relay {
     from: Arc<str>,
+    room: Option<String>,
     text: String,
 }
 
@@ -52,12 +54,19 @@ pub(crate) async fn run(
     mut queue: mpsc::Receiver<Relay>,
     metrics: Arc<Metrics>,
 ) {
-    while let Some(Relay { from, text }) = queue.recv().await {
-        let Ok(data) = to_raw_value(&json!({ "from": &*from, "text": text })) else {
+    while let Some(Relay { from, room, text }) = queue.recv().await {
+        let (to, data) = match room {
+            None => (Audience::Everyone, json!({ "from": &*from, "text": text })),
+            Some(name) => (
+                Audience::Rooms(vec![crate::rooms::room(&name)]),
+                json!({ "from": &*from, "room": name, "text": text }),
+            ),
+        };
+        let Ok(data) = to_raw_value(&data) else {
             continue;
         };
         let envelope = Envelope {
-            to: Audience::Everyone,
+            to,
             action: Action::Emit {
                 event: "message".to_owned(),
                 data,
@@ -71,15 +80,26 @@ pub(crate) async fn run(
 }
 
 /// The `message` event's one extractor: a string first argument (up to
-/// [`MAX_MESSAGE_BYTES`]) is queued for broadcast; anything else is ignored.
+/// [`MAX_MESSAGE_BYTES`]) is queued for everyone; `{"room": NAME, "text":
+/// TEXT}` for the room, if the sender has joined it; anything else is ignored.
 #[derive(Debug)]
 pub(crate) struct Queued;
+
+/// `message`'s first argument, in either form.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Everyone(String),
+    Room { room: String, text: String },
+}
 
 /// Why a `message` was not relayed (socketioxide only logs it).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum NotRelayed {
-    #[error("not a string")]
+    #[error("not a string, nor a room and a text")]
     NotAString,
+    #[error("not in that room")]
+    NotInRoom,
     #[error("longer than {MAX_MESSAGE_BYTES} bytes")]
     TooLong,
     #[error("the socket has no identity or queue")]
@@ -96,8 +116,21 @@ impl FromMessageParts<LocalAdapter> for Queued {
         value: &mut Value,
         ack: &Option<i64>,
     ) -> Result<Self, NotRelayed> {
-        let Data(text) = Data::<String>::from_message_parts(socket, value, ack)
+        let Data(line) = Data::<Line>::from_message_parts(socket, value, ack)
             .map_err(|_| NotRelayed::NotAString)?;
+        let (room, text) = match line {
+            Line::Everyone(text) => (None, text),
+            Line::Room { room, text } => {
+                let joined = socket
+                    .rooms()
+                    .iter()
+                    .any(|joined| joined.strip_prefix(crate::rooms::ROOM_PREFIX) == Some(&room));
+                if !joined {
+                    return Err(NotRelayed::NotInRoom);
+                }
+                (Some(room), text)
+            }
+        };
         if text.len() > MAX_MESSAGE_BYTES {
             return Err(NotRelayed::TooLong);
         }
@@ -110,6 +143,7 @@ impl FromMessageParts<LocalAdapter> for Queued {
         queue
             .try_send(Relay {
                 from: identity.username,
+                room,
                 text,
             })
             .map_err(|_| {

@@ -9,6 +9,7 @@ use crate::limits::ConnectionLimits;
 use crate::metrics::Metrics;
 use crate::relay::RelayQueue;
 use crate::revocations::RevocationList;
+use crate::rooms::Membership;
 
 /// What every handler shares (the socket handlers get it as socketioxide
 /// state, the HTTP routes beside the `SocketIo` handle).
@@ -24,4 +25,8 @@ pub(crate) struct AppState {
     pub(crate) limits: ConnectionLimits,
     /// One node or many.
     pub(crate) backplane: Backplane,
+    /// Rooms one socket may be in at once (`socket.max_rooms_per_socket`).
+    pub(crate) max_rooms_per_socket: usize,
+    /// Serializes each socket's joins (see [`Membership`]).
+    pub(crate) membership: Membership,
 }

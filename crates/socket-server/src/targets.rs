@@ -87,6 +87,14 @@ impl Target {
         Ok(Self::Room(text.to_owned()))
     }
 
+    /// The room name a `room:NAME` target names.
+    pub(crate) fn room(&self) -> Option<&str> {
+        match self {
+            Self::Room(room) => room.strip_prefix("room:"),
+            Self::Everyone => None,
+        }
+    }
+
     /// The user a `user:NAME` target names.
     pub(crate) fn user(&self) -> Option<&str> {
         match self {

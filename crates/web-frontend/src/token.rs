@@ -25,7 +25,12 @@ pub(crate) async fn get_io_connection_token(
         .keys
         .current()
         .issuer
-        .issue(&username, &session_id, claims::unix_now())?;
+        .issue_with_rooms(
+            &username,
+            &session_id,
+            state.users.rooms_of(&username),
+            claims::unix_now(),
+        )?;
     bump(&state.metrics.tokens_issued);
     tracing::debug!(%username, "token issued");
     Ok(HttpResponse::Ok().insert_header(no_store).json(token))

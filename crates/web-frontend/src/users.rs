@@ -47,6 +47,8 @@ pub enum KeyPairError {
 /// The users and their password hashes, checked once at start.
 pub struct UserDirectory {
     hashes: HashMap<String, String>,
+    /// Each user's room patterns (users without any have no entry).
+    rooms: HashMap<String, Vec<String>>,
     /// Checked for unknown usernames, so that a login takes as long whether or
     /// not the user exists (no user enumeration by timing).
     dummy_hash: String,
@@ -63,6 +65,7 @@ impl std::fmt::Debug for UserDirectory {
 impl UserDirectory {
     pub fn from_settings(users: &[UserEntry]) -> Result<Self, UserError> {
         let mut hashes = HashMap::with_capacity(users.len());
+        let mut rooms = HashMap::new();
         for user in users {
             let is_argon2 = PasswordHash::new(&user.password_hash)
                 .is_ok_and(|hash| hash.algorithm.as_str().starts_with("argon2"));
@@ -72,9 +75,21 @@ impl UserDirectory {
                 });
             }
             hashes.insert(user.username.clone(), user.password_hash.clone());
+            if !user.rooms.is_empty() {
+                rooms.insert(user.username.clone(), user.rooms.clone());
+            }
         }
         let dummy_hash = hash_password(SaltString::generate(&mut OsRng).as_ref())?;
-        Ok(Self { hashes, dummy_hash })
+        Ok(Self {
+            hashes,
+            rooms,
+            dummy_hash,
+        })
+    }
+
+    /// The room patterns `username`'s tokens carry (none for most users).
+    pub fn rooms_of(&self, username: &str) -> &[String] {
+        self.rooms.get(username).map_or(&[], Vec::as_slice)
     }
 
     /// Whether `password` is `username`'s. CPU-heavy (argon2): run it off the
@@ -209,6 +224,7 @@ mod tests {
         let entry = UserEntry {
             username: "alice".into(),
             password_hash: hash_password("wonderland").expect("hash"),
+            rooms: Vec::new(),
         };
         UserDirectory::from_settings(&[entry]).expect("valid users")
     }
@@ -227,6 +243,7 @@ mod tests {
         let entry = UserEntry {
             username: "alice".into(),
             password_hash: "plain-password".into(),
+            rooms: Vec::new(),
         };
         let error = UserDirectory::from_settings(&[entry])
             .expect_err("refused")

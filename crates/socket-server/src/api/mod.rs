@@ -23,7 +23,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::backplane::{Claim, ClaimError};
-use crate::bus::{Action, Audience, Envelope};
+use crate::bus::{Action, Audience, Envelope, MAX_SURVEYED_USERS};
 use crate::node::Node;
 use crate::state::AppState;
 use crate::targets::{Target, session_room};
@@ -217,7 +217,7 @@ async fn publish(
         },
     };
     let sockets = match api.app.backplane.publish(&api.node, &envelope).await {
-        Ok(sockets) => sockets,
+        Ok(outcome) => outcome.sockets,
         Err(_) => {
             if let Some(key) = &key {
                 api.app.backplane.release(key).await;
@@ -258,7 +258,8 @@ async fn revoke(
         .backplane
         .publish(&api.node, &envelope)
         .await
-        .map_err(|_| ApiError::unavailable())?;
+        .map_err(|_| ApiError::unavailable())?
+        .sockets;
     crate::metrics::bump(&api.app.metrics.sessions_revoked);
     Ok(ok_json(json!({ "sockets": sockets }).to_string()))
 }
@@ -283,7 +284,8 @@ async fn disconnect(
         .backplane
         .publish(&api.node, &envelope)
         .await
-        .map_err(|_| ApiError::unavailable())?;
+        .map_err(|_| ApiError::unavailable())?
+        .sockets;
     Ok(ok_json(json!({ "sockets": sockets }).to_string()))
 }
 
@@ -305,17 +307,40 @@ async fn presence_of(
     State(api): State<Api>,
     Path(target): Path<String>,
 ) -> Result<Response, ApiError> {
-    let user = Target::parse(&target)
-        .ok()
-        .and_then(|target| target.user().map(str::to_owned))
-        .ok_or_else(|| ApiError::bad_request("target: presence is asked of user:USERNAME"))?;
-    let sockets = api
+    let refused =
+        || ApiError::bad_request("target: presence is asked of user:USERNAME or room:NAME");
+    let target = Target::parse(&target).map_err(|_| refused())?;
+    if let Some(user) = target.user() {
+        let sockets = api
+            .app
+            .backplane
+            .presence_of(user)
+            .await
+            .map_err(|_| ApiError::unavailable())?;
+        return Ok(ok_json(
+            json!({ "user": user, "online": sockets > 0, "sockets": sockets }).to_string(),
+        ));
+    }
+    let Some(room) = target.room() else {
+        return Err(refused());
+    };
+    // One question to each node (not one per socket): who its sockets in
+    // the room are.
+    let envelope = Envelope {
+        to: Audience::Rooms(vec![crate::rooms::room(room)]),
+        action: Action::Survey,
+    };
+    let mut outcome = api
         .app
         .backplane
-        .presence_of(&user)
+        .publish(&api.node, &envelope)
         .await
         .map_err(|_| ApiError::unavailable())?;
-    Ok(ok_json(
-        json!({ "user": user, "online": sockets > 0, "sockets": sockets }).to_string(),
-    ))
+    let mut answer = json!({ "room": room, "sockets": outcome.sockets });
+    if outcome.users.len() > MAX_SURVEYED_USERS {
+        outcome.users.truncate(MAX_SURVEYED_USERS);
+        answer["truncated"] = json!(true);
+    }
+    answer["users"] = json!(outcome.users);
+    Ok(ok_json(answer.to_string()))
 }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use secrecy::ExposeSecret as _;
 use settings::{ConfigError, Settings};
 
-use crate::bus::{Envelope, Reach};
+use crate::bus::{Envelope, Outcome, Reach};
 use crate::node::Node;
 use crate::presence::{Presence, Summary};
 
@@ -106,7 +106,7 @@ impl Backplane {
         &self,
         node: &Node,
         envelope: &Envelope,
-    ) -> Result<u64, Unavailable> {
+    ) -> Result<Outcome, Unavailable> {
         match &self.mode {
             Mode::Local(_) => Ok(node.carry_out(envelope).await),
             Mode::Redis(redis) => redis.publish(envelope, true).await,

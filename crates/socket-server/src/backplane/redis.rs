@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::outcomes::{Claim, ClaimError, IDEMPOTENCY_PENDING, IDEMPOTENCY_TTL, Unavailable};
 use super::presence::RedisPresence;
 use super::pubsub::PubSub;
-use crate::bus::{Action, Envelope};
+use crate::bus::{Action, Envelope, Outcome};
 use crate::node::Node;
 use crate::presence::{Presence, Summary};
 use crate::revocations::Revoker;
@@ -57,14 +57,15 @@ struct Published {
 #[derive(Debug, Serialize, Deserialize)]
 struct Reply {
     count: u64,
-    sockets: u64,
+    #[serde(flatten)]
+    outcome: Outcome,
 }
 
 /// The answers a counted publication has had so far.
 #[derive(Debug, Default)]
 struct Tally {
     replies: u64,
-    sockets: u64,
+    outcome: Outcome,
     /// How many nodes got it (PUBLISH's answer), once known.
     expected: Option<u64>,
     done: Option<oneshot::Sender<()>>,
@@ -162,7 +163,7 @@ impl RedisBackplane {
         &self,
         envelope: &Envelope,
         counted: bool,
-    ) -> Result<u64, Unavailable> {
+    ) -> Result<Outcome, Unavailable> {
         let count = counted.then(|| self.next_count.fetch_add(1, Ordering::Relaxed));
         let published = Published {
             node: self.node.clone(),
@@ -206,7 +207,7 @@ impl RedisBackplane {
             }
         };
         let (Some(count), Some(answered)) = (count, answered) else {
-            return Ok(0);
+            return Ok(Outcome::default());
         };
         if let Some(tally) = lock(&self.tallies).get_mut(&count) {
             tally.expected = Some(receivers);
@@ -216,7 +217,7 @@ impl RedisBackplane {
         // counted (its sockets still get the envelope).
         let _ = tokio::time::timeout(COUNT_WAIT, answered).await;
         let tally = lock(&self.tallies).remove(&count).unwrap_or_default();
-        Ok(tally.sockets)
+        Ok(tally.outcome)
     }
 
     pub(super) async fn presence_summary(&self) -> Result<Summary, Unavailable> {
@@ -388,14 +389,14 @@ impl RedisBackplane {
                     continue;
                 }
             };
-            let sockets = node.carry_out(&published.envelope).await;
+            let outcome = node.carry_out(&published.envelope).await;
             let Some(count) = published.count else {
                 continue;
             };
             if published.node == self.node {
-                self.tally(count, sockets);
+                self.tally(count, outcome);
             } else {
-                let reply = Reply { count, sockets };
+                let reply = Reply { count, outcome };
                 let channel = format!("{REPLIES_PREFIX}{}", published.node);
                 if let Ok(reply) = serde_json::to_vec(&reply)
                     && let Err(error) = self.pubsub.publish(&channel, &reply).await
@@ -409,16 +410,16 @@ impl RedisBackplane {
     async fn tally_replies(self: Arc<Self>, mut replies: mpsc::Receiver<Vec<u8>>) {
         while let Some(payload) = replies.recv().await {
             match serde_json::from_slice::<Reply>(&payload) {
-                Ok(reply) => self.tally(reply.count, reply.sockets),
+                Ok(reply) => self.tally(reply.count, reply.outcome),
                 Err(error) => tracing::warn!(%error, "a count on Redis is malformed: ignored"),
             }
         }
     }
 
-    fn tally(&self, count: u64, sockets: u64) {
+    fn tally(&self, count: u64, outcome: Outcome) {
         if let Some(tally) = lock(&self.tallies).get_mut(&count) {
             tally.replies += 1;
-            tally.sockets += sockets;
+            tally.outcome.add(outcome);
             tally.check();
         }
     }

@@ -22,6 +22,7 @@ pub(crate) fn settings() -> Settings {
     settings.users = vec![UserEntry {
         username: USERNAME.into(),
         password_hash: web_frontend::users::hash_password(PASSWORD).expect("hash"),
+        rooms: Vec::new(),
     }];
     settings
 }

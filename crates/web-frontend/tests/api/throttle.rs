@@ -14,6 +14,7 @@ async fn spawn_app_with_gonzalo() -> TestApp {
     settings.users.push(UserEntry {
         username: GONZALO.into(),
         password_hash: web_frontend::users::hash_password(GONZALOS_PASSWORD).expect("hash"),
+        rooms: Vec::new(),
     });
     spawn_app_with(settings).await
 }
