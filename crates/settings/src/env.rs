@@ -32,6 +32,8 @@ const VERBATIM_KEYS: &[&str] = &[
     "redis.url",
     "api.key",
     "api.key_file",
+    "webhooks.url",
+    "webhooks.secret",
 ];
 
 /// Names outside the schema's layering that start with the prefix.

@@ -49,7 +49,12 @@ impl ConfigError {
         let key = path.join(".");
         let secret = matches!(
             key.as_str(),
-            "jwt.secret" | "jwt.previous_secret" | "web.session_secret" | "redis.url" | "api.key"
+            "jwt.secret"
+                | "jwt.previous_secret"
+                | "web.session_secret"
+                | "redis.url"
+                | "api.key"
+                | "webhooks.secret"
         );
         let what = match &error.kind {
             Kind::UnknownField(..) => "unknown configuration key".to_owned(),

@@ -17,6 +17,7 @@ pub struct Settings {
     pub socket: SocketSettings,
     pub redis: RedisSettings,
     pub api: ApiSettings,
+    pub webhooks: WebhookSettings,
     pub log: LogSettings,
     /// Who can log in to the web-frontend; a later layer's list replaces an earlier one.
     pub users: Vec<UserEntry>,
@@ -32,6 +33,30 @@ pub struct ApiSettings {
     /// A file holding the key (a Docker or Kubernetes secret); read once at
     /// start, its trailing newline ignored. Exclusive with `key`.
     pub key_file: Option<PathBuf>,
+}
+
+/// `[webhooks]`: presence events (`user.online`, `user.offline`) POSTed by
+/// the socket-server to the application. Unset URL: none are sent.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Where the events go (`https://` in production).
+    pub url: Option<String>,
+    /// The key events are signed with (Standard Webhooks; required with a URL).
+    pub secret: Option<SecretString>,
+    /// How long a user stays without sockets before `user.offline` (a page
+    /// reload within it sends nothing).
+    pub offline_grace_secs: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            secret: None,
+            offline_grace_secs: 5,
+        }
+    }
 }
 
 /// `[log]`: how the services write their logs (to stderr).

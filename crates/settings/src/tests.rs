@@ -786,3 +786,65 @@ fn room_patterns_and_the_rooms_cap_are_checked() {
         Ok(())
     });
 }
+
+const HOOK_SECRET: &str = "a-webhook-signing-key-of-32-bytes-at-least";
+
+#[test]
+fn webhooks_need_a_url_and_a_key_of_their_own() {
+    Jail::expect_with(|_| {
+        let settings = load(&[]).expect("defaults");
+        assert!(settings.webhooks.url.is_none());
+        assert_eq!(settings.webhooks.offline_grace_secs, 5);
+        let url = ("APP_WEBHOOKS__URL", "http://127.0.0.1:9000/hooks");
+        let settings = load(&[url, ("APP_WEBHOOKS__SECRET", HOOK_SECRET)]).expect("loads");
+        assert_eq!(
+            settings.webhooks.url.as_deref(),
+            Some("http://127.0.0.1:9000/hooks")
+        );
+        assert!(error(&[url]).starts_with("webhooks.secret: is required with webhooks.url"));
+        assert_eq!(
+            error(&[url, ("APP_WEBHOOKS__SECRET", "short")]),
+            "webhooks.secret: must be at least 32 bytes, it has 5"
+        );
+        let same = error(&[
+            url,
+            ("APP_WEBHOOKS__SECRET", SECRET),
+            ("APP_JWT__SECRET", SECRET),
+        ]);
+        assert!(
+            same.starts_with("webhooks.secret: is the same key as jwt.secret"),
+            "{same}"
+        );
+        assert!(!same.contains(SECRET));
+        assert!(
+            error(&[
+                ("APP_WEBHOOKS__URL", "ftp://x"),
+                ("APP_WEBHOOKS__SECRET", HOOK_SECRET)
+            ])
+            .starts_with("webhooks.url: ")
+        );
+        assert_eq!(
+            error(&[("APP_WEBHOOKS__OFFLINE_GRACE_SECS", "3601")]),
+            "webhooks.offline_grace_secs: must be at most 3600"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn production_webhooks_are_https() {
+    Jail::expect_with(|_| {
+        let production = [
+            ("APP_ENV", "production"),
+            ("APP_WEB__SOCKET_URL", "https://socket.example"),
+            ("APP_WEBHOOKS__URL", "http://app.example/hooks"),
+            ("APP_WEBHOOKS__SECRET", HOOK_SECRET),
+        ];
+        let message = error(&production);
+        assert!(
+            message.starts_with("webhooks.url: must be https:// when env = production"),
+            "{message}"
+        );
+        Ok(())
+    });
+}

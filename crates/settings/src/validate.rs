@@ -219,7 +219,59 @@ impl Settings {
                 },
             )?;
         }
-        self.validate_api()
+        self.validate_api()?;
+        self.validate_webhooks()
+    }
+
+    /// The webhook URL and its signing key come together; the key follows the
+    /// rules of any key and is its own.
+    fn validate_webhooks(&self) -> Result<(), ConfigError> {
+        let hooks = &self.webhooks;
+        if hooks.offline_grace_secs > 3600 {
+            return Err(ConfigError::invalid(
+                "webhooks.offline_grace_secs",
+                "must be at most 3600",
+            ));
+        }
+        let Some(url) = &hooks.url else {
+            return Ok(());
+        };
+        check_http_url("webhooks.url", url)?;
+        if self.env == Environment::Production && !url.starts_with("https://") {
+            return Err(ConfigError::invalid(
+                "webhooks.url",
+                "must be https:// when env = production (the events name your users)",
+            ));
+        }
+        let Some(secret) = &hooks.secret else {
+            return Err(ConfigError::invalid(
+                "webhooks.secret",
+                "is required with webhooks.url (APP_WEBHOOKS__SECRET): the events are signed with it",
+            ));
+        };
+        check_secret(
+            secret,
+            KeySource {
+                key: "webhooks.secret",
+                file: None,
+            },
+        )?;
+        for (other, key) in [
+            ("jwt.secret", &self.jwt.secret),
+            ("api.key", &self.api.key),
+            ("web.session_secret", &self.web.session_secret),
+        ] {
+            if key
+                .as_ref()
+                .is_some_and(|key| key.expose_secret() == secret.expose_secret())
+            {
+                return Err(ConfigError::invalid(
+                    "webhooks.secret",
+                    format!("is the same key as {other}: the webhooks need a key of their own"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The API key: the rules of any key, and a key of its own (whoever holds
