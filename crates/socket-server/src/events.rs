@@ -30,7 +30,7 @@ async fn on_connect(
         socket.join(session_room(session_id));
     }
     state.expiry.schedule(socket.id, identity.expires_at);
-    state.backplane.presence().joined(&identity.username);
+    state.backplane.joined(&identity.username);
     socket.extensions.insert(state.relay.clone());
     state
         .metrics
@@ -50,7 +50,7 @@ async fn on_connect(
 async fn forget(socket: SocketRef, State(state): State<Arc<AppState>>) {
     state.expiry.cancel(socket.id);
     if let Some(identity) = socket.extensions.get::<Identity>() {
-        state.backplane.presence().left(&identity.username);
+        state.backplane.left(&identity.username);
     }
     // The user's place back at once (it would also come back when the socket is dropped).
     socket.extensions.remove::<Arc<crate::limits::Slot>>();

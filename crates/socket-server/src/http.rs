@@ -63,6 +63,9 @@ async fn metrics(State(http): State<Http>) -> Response {
     let mut out = app.metrics.render();
     app.backplane.render_metrics(&mut out);
     app.keys.render_metrics(&mut out);
+    if let Some(webhooks) = &app.webhooks {
+        crate::webhooks::Webhooks::render_metrics(webhooks, &app.backplane, &mut out);
+    }
     (
         [(header::CONTENT_TYPE, service::metrics::CONTENT_TYPE)],
         out,

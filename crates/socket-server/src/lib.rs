@@ -23,6 +23,7 @@ mod serve;
 mod slim;
 mod state;
 mod targets;
+mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -50,6 +51,8 @@ pub struct Application {
     io: SocketIo,
     /// One node or many: told when this one leaves.
     backplane: Backplane,
+    /// Whether the webhook sender waits for events (the shutdown's drain).
+    webhooks_idle: tokio::sync::watch::Receiver<bool>,
     /// The expiry wheel, the relay and the backplane's tasks.
     tasks: Vec<tokio::task::JoinHandle<()>>,
     keys: KeyRing,
@@ -94,6 +97,7 @@ impl Application {
         let keys = KeyRing::from_settings(settings)?;
         tracing::info!("keys in use: {}", keys.describe());
         let backplane = Backplane::from_settings(settings)?;
+        let webhooks = webhooks::Webhooks::from_settings(settings)?;
         let revocations = Arc::new(RevocationList::default());
         let metrics = Arc::new(metrics::Metrics::default());
         let (expiry, expiry_task) = expiry::scheduler(settings.jwt.leeway_secs, metrics.clone());
@@ -109,6 +113,7 @@ impl Application {
             max_rooms_per_socket: usize::try_from(settings.socket.max_rooms_per_socket)
                 .unwrap_or(usize::MAX),
             membership: rooms::Membership::default(),
+            webhooks: webhooks.as_ref().map(webhooks::Webhooks::metrics),
         });
         let (layer, io) = configure(SocketIo::builder(), app.clone()).build_layer();
         events::register(&io);
@@ -128,6 +133,14 @@ impl Application {
         let mut tasks = backplane.start(&node);
         tasks.extend(keys.spawn_refresher());
         tasks.push(tokio::spawn(expiry_task.run(io.clone())));
+        let (webhooks_idle, idle) = tokio::sync::watch::channel(true);
+        if let Some(webhooks) = webhooks {
+            tracing::info!(
+                grace_secs = settings.webhooks.offline_grace_secs,
+                "presence webhooks on"
+            );
+            tasks.push(tokio::spawn(webhooks.run(backplane.clone(), webhooks_idle)));
+        }
         tasks.push(tokio::spawn(relay::run(
             node.clone(),
             backplane.clone(),
@@ -154,6 +167,7 @@ impl Application {
             router,
             io,
             backplane,
+            webhooks_idle: idle,
             tasks,
             keys,
         })
@@ -208,6 +222,25 @@ impl Application {
         {
             tracing::warn!("some connections did not close in time");
             serve.abort();
+        }
+        // Pending presence events get a few seconds to go out (in the scaled
+        // mode what is left stays in Redis for another node).
+        let mut idle = self.webhooks_idle.clone();
+        let drained = async {
+            while !(*idle.borrow_and_update() && self.backplane.webhooks_drained()) {
+                if tokio::time::timeout(std::time::Duration::from_millis(100), idle.changed())
+                    .await
+                    .is_ok_and(|changed| changed.is_err())
+                {
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(webhooks::DRAIN, drained)
+            .await
+            .is_err()
+        {
+            tracing::warn!("some presence events were not sent before the shutdown");
         }
         // The sockets are closed: this node's presence leaves the counts.
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.backplane.shutdown()).await;

@@ -15,6 +15,37 @@ pub(crate) struct Change {
     pub(crate) delta: i64,
 }
 
+/// What a socket's coming or going did to its user on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transition {
+    /// The user's first socket here.
+    Arrived,
+    /// The user's last socket here.
+    Departed,
+}
+
+/// A presence event for the application's webhook: a user came online, or
+/// went offline (after the grace time), cluster-wide.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PresenceEvent {
+    /// The event's id (`webhook-id`): the same on every try.
+    pub(crate) id: String,
+    /// `user.online` or `user.offline`.
+    pub(crate) kind: String,
+    pub(crate) user: String,
+    /// When it happened (the first socket's connect, the last one's close),
+    /// milliseconds since the Unix epoch.
+    pub(crate) at_ms: i64,
+}
+
+/// Now, in milliseconds since the Unix epoch (presence events' times).
+pub(crate) fn now_ms() -> i64 {
+    let elapsed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// This node's users and their socket counts.
 #[derive(Debug, Default)]
 pub(crate) struct Presence {
@@ -40,25 +71,28 @@ pub(crate) struct Summary {
 
 impl Presence {
     /// A socket of `user` connected.
-    pub(crate) fn joined(&self, user: &Arc<str>) {
+    pub(crate) fn joined(&self, user: &Arc<str>) -> Option<Transition> {
         let mut inner = self.lock();
-        *inner.counts.entry(user.clone()).or_default() += 1;
+        let count = inner.counts.entry(user.clone()).or_default();
+        *count += 1;
+        let arrived = (*count == 1).then_some(Transition::Arrived);
         inner.sockets += 1;
         inner.send(user, 1);
+        arrived
     }
 
     /// A socket of `user` disconnected.
-    pub(crate) fn left(&self, user: &Arc<str>) {
+    pub(crate) fn left(&self, user: &Arc<str>) -> Option<Transition> {
         let mut inner = self.lock();
-        let Some(count) = inner.counts.get_mut(user) else {
-            return;
-        };
+        let count = inner.counts.get_mut(user)?;
         *count -= 1;
-        if *count == 0 {
+        let departed = (*count == 0).then_some(Transition::Departed);
+        if departed.is_some() {
             inner.counts.remove(user);
         }
         inner.sockets = inner.sockets.saturating_sub(1);
         inner.send(user, -1);
+        departed
     }
 
     pub(crate) fn summary(&self) -> Summary {

@@ -10,6 +10,7 @@ use crate::metrics::Metrics;
 use crate::relay::RelayQueue;
 use crate::revocations::RevocationList;
 use crate::rooms::Membership;
+use crate::webhooks::WebhookMetrics;
 
 /// What every handler shares (the socket handlers get it as socketioxide
 /// state, the HTTP routes beside the `SocketIo` handle).
@@ -29,4 +30,6 @@ pub(crate) struct AppState {
     pub(crate) max_rooms_per_socket: usize,
     /// Serializes each socket's joins (see [`Membership`]).
     pub(crate) membership: Membership,
+    /// With webhooks: what the sender counts.
+    pub(crate) webhooks: Option<Arc<WebhookMetrics>>,
 }

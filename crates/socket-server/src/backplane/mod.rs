@@ -17,6 +17,7 @@
 //! set-up, the metrics the mode adds.
 
 mod local;
+mod local_webhooks;
 mod outcomes;
 mod presence;
 mod pubsub;
@@ -29,7 +30,7 @@ use settings::{ConfigError, Settings};
 
 use crate::bus::{Envelope, Outcome, Reach};
 use crate::node::Node;
-use crate::presence::{Presence, Summary};
+use crate::presence::{Presence, PresenceEvent, Summary, Transition};
 
 pub(crate) use outcomes::{Claim, ClaimError, Unavailable};
 
@@ -43,7 +44,11 @@ pub(crate) struct Backplane {
 
 #[derive(Clone, Debug)]
 enum Mode {
-    Local(Arc<local::LocalStores>),
+    Local {
+        stores: Arc<local::LocalStores>,
+        /// With webhooks: this process's presence events.
+        webhooks: Option<Arc<local_webhooks::LocalWebhooks>>,
+    },
     Redis(Arc<redis::RedisBackplane>),
 }
 
@@ -52,11 +57,20 @@ impl Backplane {
     /// node starts while Redis is away (see [`Backplane::start`]).
     pub(crate) fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let presence = Arc::new(Presence::default());
+        // Presence events are made only when someone listens.
+        let grace = settings
+            .webhooks
+            .url
+            .as_ref()
+            .map(|_| std::time::Duration::from_secs(settings.webhooks.offline_grace_secs));
         let mode = match &settings.redis.url {
-            None => Mode::Local(Arc::default()),
+            None => Mode::Local {
+                stores: Arc::default(),
+                webhooks: grace.map(|grace| Arc::new(local_webhooks::LocalWebhooks::new(grace))),
+            },
             Some(url) => {
                 let host = settings.redis.display_host().unwrap_or_default();
-                let redis = redis::RedisBackplane::new(url.expose_secret(), host, &presence)
+                let redis = redis::RedisBackplane::new(url.expose_secret(), host, &presence, grace)
                     .map_err(|error| ConfigError::invalid("redis.url", error.to_string()))?;
                 Mode::Redis(Arc::new(redis))
             }
@@ -69,22 +83,103 @@ impl Backplane {
     /// presence), then the watch on Redis. The tasks end with the server.
     pub(crate) fn start(&self, node: &Node) -> Vec<tokio::task::JoinHandle<()>> {
         match &self.mode {
-            Mode::Local(_) => Vec::new(),
+            Mode::Local { .. } => Vec::new(),
             Mode::Redis(redis) => redis.start(node.clone(), self.presence.clone()),
         }
     }
 
-    /// This node's users and sockets: the socket handlers tell it who comes
-    /// and goes.
-    pub(crate) fn presence(&self) -> &Presence {
-        &self.presence
+    /// A socket of `user` connected (the socket handlers tell who comes and
+    /// goes; presence events follow from it).
+    pub(crate) fn joined(&self, user: &Arc<str>) {
+        let transition = self.presence.joined(user);
+        if let (
+            Some(Transition::Arrived),
+            Mode::Local {
+                webhooks: Some(webhooks),
+                ..
+            },
+        ) = (transition, &self.mode)
+        {
+            webhooks.arrived(user);
+        }
+    }
+
+    /// A socket of `user` disconnected.
+    pub(crate) fn left(&self, user: &Arc<str>) {
+        let transition = self.presence.left(user);
+        if let (
+            Some(Transition::Departed),
+            Mode::Local {
+                webhooks: Some(webhooks),
+                ..
+            },
+        ) = (transition, &self.mode)
+        {
+            webhooks.departed(user);
+        }
+    }
+
+    /// The oldest pending presence event, when this node is the one to send
+    /// it (in the scaled mode, one node sends them all, in order). Never
+    /// returns without webhooks.
+    pub(crate) async fn next_webhook(&self) -> PresenceEvent {
+        match &self.mode {
+            Mode::Local {
+                webhooks: Some(webhooks),
+                ..
+            } => webhooks.next().await,
+            Mode::Local { webhooks: None, .. } => std::future::pending().await,
+            Mode::Redis(redis) => redis.next_webhook().await,
+        }
+    }
+
+    /// `event` was delivered, or given up on: it leaves the queue.
+    pub(crate) async fn webhook_done(&self, event: &PresenceEvent) {
+        match &self.mode {
+            Mode::Local {
+                webhooks: Some(webhooks),
+                ..
+            } => webhooks.done(event),
+            Mode::Local { webhooks: None, .. } => {}
+            Mode::Redis(redis) => redis.webhook_done(event).await,
+        }
+    }
+
+    /// Whether this node has no presence event left to send (a graceful
+    /// shutdown waits for it a few seconds).
+    pub(crate) fn webhooks_drained(&self) -> bool {
+        match &self.mode {
+            Mode::Local {
+                webhooks: Some(webhooks),
+                ..
+            } => webhooks.pending().0 == 0,
+            Mode::Local { webhooks: None, .. } => true,
+            Mode::Redis(redis) => redis.webhooks_drained(),
+        }
+    }
+
+    /// The presence events pending (in the scaled mode, cluster-wide, as of
+    /// the last second), the oldest one's time (ms since the epoch), and how
+    /// many this node dropped because the queue was full.
+    pub(crate) fn webhook_queue(&self) -> (u64, Option<i64>, u64) {
+        match &self.mode {
+            Mode::Local {
+                webhooks: Some(webhooks),
+                ..
+            } => {
+                let (pending, oldest) = webhooks.pending();
+                (pending, oldest, webhooks.dropped())
+            }
+            Mode::Local { webhooks: None, .. } => (0, None, 0),
+            Mode::Redis(redis) => redis.webhook_queue(),
+        }
     }
 
     /// Best effort, for `message`: carries `envelope` out on every node; when
     /// the others cannot be reached, on this one alone.
     pub(crate) async fn broadcast(&self, node: &Node, envelope: &Envelope) -> Reach {
         match &self.mode {
-            Mode::Local(_) => {
+            Mode::Local { .. } => {
                 node.carry_out(envelope).await;
                 Reach::Everywhere
             }
@@ -108,7 +203,7 @@ impl Backplane {
         envelope: &Envelope,
     ) -> Result<Outcome, Unavailable> {
         match &self.mode {
-            Mode::Local(_) => Ok(node.carry_out(envelope).await),
+            Mode::Local { .. } => Ok(node.carry_out(envelope).await),
             Mode::Redis(redis) => redis.publish(envelope, true).await,
         }
     }
@@ -116,7 +211,7 @@ impl Backplane {
     /// Distinct users and sockets connected now, on every node.
     pub(crate) async fn presence_summary(&self) -> Result<Summary, Unavailable> {
         match &self.mode {
-            Mode::Local(_) => Ok(self.presence.summary()),
+            Mode::Local { .. } => Ok(self.presence.summary()),
             Mode::Redis(redis) => redis.presence_summary().await,
         }
     }
@@ -124,7 +219,7 @@ impl Backplane {
     /// `user`'s sockets connected now, on every node.
     pub(crate) async fn presence_of(&self, user: &str) -> Result<u64, Unavailable> {
         match &self.mode {
-            Mode::Local(_) => Ok(self.presence.sockets_of(user)),
+            Mode::Local { .. } => Ok(self.presence.sockets_of(user)),
             Mode::Redis(redis) => redis.presence_of(user).await,
         }
     }
@@ -134,7 +229,7 @@ impl Backplane {
     pub(crate) async fn claim(&self, key: &str) -> Result<Claim, ClaimError> {
         let deadline = tokio::time::Instant::now() + outcomes::IDEMPOTENCY_WAIT;
         match &self.mode {
-            Mode::Local(stores) => stores.claim(key, deadline).await,
+            Mode::Local { stores, .. } => stores.claim(key, deadline).await,
             Mode::Redis(redis) => redis.claim(key, deadline).await,
         }
     }
@@ -142,7 +237,7 @@ impl Backplane {
     /// Records the response of the request that claimed `key`.
     pub(crate) async fn complete(&self, key: &str, response: &str) {
         match &self.mode {
-            Mode::Local(stores) => stores.complete(key, response),
+            Mode::Local { stores, .. } => stores.complete(key, response),
             Mode::Redis(redis) => redis.complete(key, response).await,
         }
     }
@@ -150,7 +245,7 @@ impl Backplane {
     /// Gives `key` back: its request was not carried out, a retry may be.
     pub(crate) async fn release(&self, key: &str) {
         match &self.mode {
-            Mode::Local(stores) => stores.release(key),
+            Mode::Local { stores, .. } => stores.release(key),
             Mode::Redis(redis) => redis.release(key).await,
         }
     }
@@ -159,7 +254,7 @@ impl Backplane {
     /// revocation list is complete).
     pub(crate) fn accepting(&self) -> bool {
         match &self.mode {
-            Mode::Local(_) => true,
+            Mode::Local { .. } => true,
             Mode::Redis(redis) => redis.accepting(),
         }
     }
@@ -167,7 +262,7 @@ impl Backplane {
     /// `GET /readyz`'s answer: why this node is not ready, if it is not.
     pub(crate) fn not_ready_reason(&self) -> Option<String> {
         match &self.mode {
-            Mode::Local(_) => None,
+            Mode::Local { .. } => None,
             Mode::Redis(redis) => redis.not_ready_reason(),
         }
     }
@@ -175,7 +270,7 @@ impl Backplane {
     /// The lines the mode adds to `/metrics`.
     pub(crate) fn render_metrics(&self, out: &mut String) {
         match &self.mode {
-            Mode::Local(_) => {}
+            Mode::Local { .. } => {}
             Mode::Redis(redis) => service::metrics::redis_up(out, redis.is_up()),
         }
     }

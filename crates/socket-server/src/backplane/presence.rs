@@ -1,6 +1,6 @@
 //! Presence in the scaled mode: every node's users and socket counts, summed
 //! in Redis so that a query costs one or two commands, whatever the number of
-//! sockets.
+//! sockets; and, with webhooks, the cluster's presence events.
 //!
 //! - `authbridge:presence:users`: user → sockets, cluster-wide (users without
 //!   sockets have no field); `authbridge:presence:sockets`: the total.
@@ -8,6 +8,12 @@
 //!   taken back when the node leaves — at a graceful shutdown by the node, or,
 //!   when a node dies, by any other once the node's `alive` key (refreshed
 //!   every second, expiring after 5) is gone.
+//! - With webhooks: every change of a user's count is judged where it is made,
+//!   atomically, in the scripts: 0 → more is `user.online` (unless the user is
+//!   in `authbridge:presence:departing`, left within the grace time: then
+//!   nothing), more → 0 puts the user there until the grace time is over, when
+//!   (still without sockets) the user is `user.offline`. Events go to the
+//!   stream `authbridge:webhooks:events`, bounded (the oldest dropped, counted).
 //!
 //! A node sends its changes as they come (batched); after any failure, and
 //! whenever Redis comes back, it replaces its whole share with its own counts
@@ -27,6 +33,10 @@ const SOCKETS: &str = "authbridge:presence:sockets";
 const NODES: &str = "authbridge:presence:nodes";
 const NODE_PREFIX: &str = "authbridge:presence:node:";
 const ALIVE_PREFIX: &str = "authbridge:presence:alive:";
+/// Users whose last socket closed, by the end of their grace time (ms).
+const DEPARTING: &str = "authbridge:presence:departing";
+/// Presence events waiting for the webhook sender.
+pub(super) const EVENTS: &str = "authbridge:webhooks:events";
 
 /// A node whose `alive` key is this old is taken for dead.
 pub(super) const ALIVE_SECS: u64 = 5;
@@ -34,78 +44,132 @@ pub(super) const ALIVE_SECS: u64 = 5;
 /// Changes sent to Redis in one script call, at most.
 const BATCH: usize = 1024;
 
-/// Adds changes to this node's share and to the cluster's counts. Refuses
-/// (returns -1) when this node is no longer registered — another node took
-/// its share back, taking it for dead — so that the node sends its whole share
-/// again instead.
-const APPLY: &str = r"
-if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then return -1 end
-local total = 0
-for i = 2, #ARGV, 2 do
-  local user, delta = ARGV[i], tonumber(ARGV[i + 1])
-  if redis.call('HINCRBY', KEYS[3], user, delta) <= 0 then redis.call('HDEL', KEYS[3], user) end
-  if redis.call('HINCRBY', KEYS[1], user, delta) <= 0 then redis.call('HDEL', KEYS[1], user) end
-  total = total + delta
+/// What every script starts with. KEYS[1..4]: the users, the sockets, the
+/// departing users, the events; ARGV[1]: the grace time in ms (-1: no
+/// webhooks), ARGV[2]: the most events kept.
+const PRELUDE: &str = r"
+local USERS, SOCKETS, DEPARTING, EVENTS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local GRACE, MAX = tonumber(ARGV[1]), tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local dropped = 0
+local function event(kind, user, at)
+  if redis.call('XLEN', EVENTS) >= MAX then
+    redis.call('XTRIM', EVENTS, 'MAXLEN', MAX - 1)
+    dropped = dropped + 1
+  end
+  redis.call('XADD', EVENTS, '*', 'kind', kind, 'user', user, 'at', at)
 end
-if redis.call('INCRBY', KEYS[2], total) < 0 then redis.call('SET', KEYS[2], 0) end
-return 1
-";
-
-/// Takes a node's share out of the cluster's counts (KEYS[3]: its hash).
-const TAKE_BACK: &str = r"
-local function take_back(users, sockets, share)
+local function change(user, delta)
+  local new = redis.call('HINCRBY', USERS, user, delta)
+  local old = new - delta
+  if new <= 0 then redis.call('HDEL', USERS, user) end
+  if GRACE >= 0 then
+    if old <= 0 and new > 0 then
+      if redis.call('ZREM', DEPARTING, user) == 0 then event('user.online', user, now) end
+    elseif old > 0 and new <= 0 then
+      redis.call('ZADD', DEPARTING, now + GRACE, user)
+    end
+  end
+end
+local function take_back(share)
   local old = redis.call('HGETALL', share)
   local total = 0
   for i = 1, #old, 2 do
     local count = tonumber(old[i + 1])
-    if redis.call('HINCRBY', users, old[i], -count) <= 0 then redis.call('HDEL', users, old[i]) end
+    change(old[i], -count)
     total = total + count
   end
   redis.call('DEL', share)
-  if redis.call('DECRBY', sockets, total) < 0 then redis.call('SET', sockets, 0) end
+  if redis.call('DECRBY', SOCKETS, total) < 0 then redis.call('SET', SOCKETS, 0) end
 end
 ";
 
-/// Replaces this node's share with ARGV[3..] (user, count pairs); ARGV[2] is
-/// `join` (and the node stays registered, alive) or `leave`.
-fn replace_script() -> Script {
+/// Adds changes (ARGV[4..]: user, delta pairs) to this node's share (KEYS[5])
+/// and to the cluster's counts. Refuses (-1) when this node (ARGV[3]) is no
+/// longer registered in KEYS[6] — another node took its share back, taking
+/// it for dead — so that the node sends its whole share again instead.
+fn apply_script() -> Script {
     Script::new(&format!(
-        r"{TAKE_BACK}
-take_back(KEYS[1], KEYS[2], KEYS[3])
+        r"{PRELUDE}
+if redis.call('SISMEMBER', KEYS[6], ARGV[3]) == 0 then return -1 end
 local total = 0
-for i = 3, #ARGV, 2 do
-  local count = tonumber(ARGV[i + 1])
-  redis.call('HSET', KEYS[3], ARGV[i], count)
-  redis.call('HINCRBY', KEYS[1], ARGV[i], count)
-  total = total + count
+for i = 4, #ARGV, 2 do
+  local user, delta = ARGV[i], tonumber(ARGV[i + 1])
+  if redis.call('HINCRBY', KEYS[5], user, delta) <= 0 then redis.call('HDEL', KEYS[5], user) end
+  change(user, delta)
+  total = total + delta
 end
-redis.call('INCRBY', KEYS[2], total)
-if ARGV[2] == 'join' then
-  redis.call('SADD', KEYS[4], ARGV[1])
-  redis.call('SET', KEYS[5], 1, 'EX', {ALIVE_SECS})
-else
-  redis.call('SREM', KEYS[4], ARGV[1])
-  redis.call('DEL', KEYS[5])
-end
-return 1
+if redis.call('INCRBY', SOCKETS, total) < 0 then redis.call('SET', SOCKETS, 0) end
+return dropped
 "
     ))
 }
 
-/// Takes back the share of every registered node whose `alive` key is gone;
-/// returns how many.
-fn reap_script() -> Script {
+/// Replaces this node's share (KEYS[5]) with ARGV[5..] (user, count pairs);
+/// ARGV[4] is `join` (and the node, ARGV[3], stays registered in KEYS[6],
+/// alive: KEYS[7]) or `leave`.
+fn replace_script() -> Script {
     Script::new(&format!(
-        r"{TAKE_BACK}
+        r"{PRELUDE}
+local share = {{}}
+for i = 5, #ARGV, 2 do share[ARGV[i]] = tonumber(ARGV[i + 1]) end
+-- The difference, user by user: a user on this node before and after is no
+-- transition, whatever the counts were.
+local old = redis.call('HGETALL', KEYS[5])
+local total = 0
+for i = 1, #old, 2 do
+  local user, count = old[i], tonumber(old[i + 1])
+  local delta = (share[user] or 0) - count
+  if delta ~= 0 then change(user, delta) end
+  total = total + delta
+  share[user] = nil
+end
+for user, count in pairs(share) do
+  change(user, count)
+  total = total + count
+end
+redis.call('DEL', KEYS[5])
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[5], ARGV[i], ARGV[i + 1]) end
+if redis.call('INCRBY', SOCKETS, total) < 0 then redis.call('SET', SOCKETS, 0) end
+if ARGV[4] == 'join' then
+  redis.call('SADD', KEYS[6], ARGV[3])
+  redis.call('SET', KEYS[7], 1, 'EX', {ALIVE_SECS})
+else
+  redis.call('SREM', KEYS[6], ARGV[3])
+  redis.call('DEL', KEYS[7])
+end
+return dropped
+"
+    ))
+}
+
+/// Takes back the share of every node registered in KEYS[5] whose `alive`
+/// key is gone (ARGV[3], ARGV[4]: the share and alive key prefixes); then
+/// sends `user.offline` for every departing user whose grace time is over and
+/// who has no socket. Returns {{nodes taken back, events dropped}}.
+fn watch_script() -> Script {
+    Script::new(&format!(
+        r"{PRELUDE}
 local reaped = 0
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  if redis.call('EXISTS', ARGV[2] .. id) == 0 then
-    take_back(KEYS[1], KEYS[2], ARGV[1] .. id)
-    redis.call('SREM', KEYS[3], id)
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  if redis.call('EXISTS', ARGV[4] .. id) == 0 then
+    take_back(ARGV[3] .. id)
+    redis.call('SREM', KEYS[5], id)
     reaped = reaped + 1
   end
 end
-return reaped
+if GRACE >= 0 then
+  local due = redis.call('ZRANGEBYSCORE', DEPARTING, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+  for i = 1, #due, 2 do
+    local user = due[i]
+    redis.call('ZREM', DEPARTING, user)
+    if tonumber(redis.call('HGET', USERS, user) or '0') <= 0 then
+      event('user.offline', user, tonumber(due[i + 1]) - GRACE)
+    end
+  end
+end
+return {{reaped, dropped}}
 "
     ))
 }
@@ -116,23 +180,33 @@ pub(super) struct RedisPresence {
     node: String,
     share: String,
     alive: String,
+    /// The grace time in ms; -1 without webhooks (no events are made).
+    grace_ms: i64,
+    max_events: usize,
     apply: Script,
     replace: Script,
-    reap: Script,
+    watch: Script,
     /// Set when the whole share must be sent again.
     resync: Notify,
+    /// Events dropped by this node's scripts (the queue was full).
+    pub(super) dropped: std::sync::atomic::AtomicU64,
 }
 
 impl RedisPresence {
-    pub(super) fn new(node: &str) -> Self {
+    pub(super) fn new(node: &str, grace: Option<Duration>, max_events: usize) -> Self {
         Self {
             node: node.to_owned(),
             share: format!("{NODE_PREFIX}{node}"),
             alive: format!("{ALIVE_PREFIX}{node}"),
-            apply: Script::new(APPLY),
+            grace_ms: grace.map_or(-1, |grace| {
+                i64::try_from(grace.as_millis()).unwrap_or(i64::MAX)
+            }),
+            max_events,
+            apply: apply_script(),
             replace: replace_script(),
-            reap: reap_script(),
+            watch: watch_script(),
             resync: Notify::new(),
+            dropped: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -184,28 +258,48 @@ impl RedisPresence {
         }
     }
 
+    fn invocation<'a>(&self, script: &'a Script) -> redis::ScriptInvocation<'a> {
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(USERS)
+            .key(SOCKETS)
+            .key(DEPARTING)
+            .key(EVENTS)
+            .arg(self.grace_ms)
+            .arg(self.max_events);
+        invocation
+    }
+
+    fn count_dropped(&self, dropped: u64) {
+        if dropped > 0 {
+            self.dropped
+                .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(
+                dropped,
+                pending = self.max_events,
+                "webhook queue full: the oldest pending presence events were dropped"
+            );
+        }
+    }
+
     async fn apply(
         &self,
         conn: &mut ConnectionManager,
         changes: &[Change],
     ) -> redis::RedisResult<()> {
-        let mut invocation = self.apply.prepare_invoke();
-        invocation
-            .key(USERS)
-            .key(SOCKETS)
-            .key(&self.share)
-            .key(NODES)
-            .arg(&self.node);
+        let mut invocation = self.invocation(&self.apply);
+        invocation.key(&self.share).key(NODES).arg(&self.node);
         for change in changes {
             invocation.arg(&*change.user).arg(change.delta);
         }
-        let applied: i64 = invocation.invoke_async(conn).await?;
-        if applied < 0 {
+        let dropped: i64 = invocation.invoke_async(conn).await?;
+        if dropped < 0 {
             return Err(redis::RedisError::from((
                 redis::ErrorKind::Client,
                 "this node's presence was taken for dead",
             )));
         }
+        self.count_dropped(dropped.unsigned_abs());
         Ok(())
     }
 
@@ -215,10 +309,8 @@ impl RedisPresence {
         share: &[(Arc<str>, u64)],
         join: bool,
     ) -> redis::RedisResult<()> {
-        let mut invocation = self.replace.prepare_invoke();
+        let mut invocation = self.invocation(&self.replace);
         invocation
-            .key(USERS)
-            .key(SOCKETS)
             .key(&self.share)
             .key(NODES)
             .key(&self.alive)
@@ -227,10 +319,13 @@ impl RedisPresence {
         for (user, count) in share {
             invocation.arg(&**user).arg(*count);
         }
-        invocation.invoke_async::<i64>(conn).await.map(drop)
+        let dropped: u64 = invocation.invoke_async(conn).await?;
+        self.count_dropped(dropped);
+        Ok(())
     }
 
-    /// Keeps this node alive, and takes back the share of nodes that are not.
+    /// Keeps this node alive, takes back the share of nodes that are not, and
+    /// sends the `user.offline` events whose grace time is over.
     pub(super) async fn heartbeat(&self, conn: &mut ConnectionManager) -> redis::RedisResult<()> {
         let (): () = redis::cmd("SET")
             .arg(&self.alive)
@@ -239,21 +334,16 @@ impl RedisPresence {
             .arg(ALIVE_SECS)
             .query_async(conn)
             .await?;
-        let reaped: i64 = self
-            .reap
-            .key(USERS)
-            .key(SOCKETS)
-            .key(NODES)
-            .arg(NODE_PREFIX)
-            .arg(ALIVE_PREFIX)
-            .invoke_async(conn)
-            .await?;
+        let mut invocation = self.invocation(&self.watch);
+        invocation.key(NODES).arg(NODE_PREFIX).arg(ALIVE_PREFIX);
+        let (reaped, dropped): (u64, u64) = invocation.invoke_async(conn).await?;
         if reaped > 0 {
             tracing::info!(
                 nodes = reaped,
                 "presence of nodes gone silent taken out of the counts"
             );
         }
+        self.count_dropped(dropped);
         Ok(())
     }
 

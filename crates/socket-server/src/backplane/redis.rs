@@ -23,7 +23,7 @@ use super::presence::RedisPresence;
 use super::pubsub::PubSub;
 use crate::bus::{Action, Envelope, Outcome};
 use crate::node::Node;
-use crate::presence::{Presence, Summary};
+use crate::presence::{Presence, PresenceEvent, Summary};
 use crate::revocations::Revoker;
 
 /// The channel envelopes travel on between nodes.
@@ -39,6 +39,28 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 const COUNT_WAIT: Duration = Duration::from_secs(1);
 /// How often a repeat of an idempotent request looks whether the first is done.
 const IDEMPOTENCY_POLL: Duration = Duration::from_millis(25);
+
+/// The one node that sends presence events (so that each goes out once, in
+/// order): whoever holds this key, renewed every second.
+const SENDER_LOCK: &str = "authbridge:webhooks:sender";
+/// The sender's key expires this long after its last renewal (its node died).
+const SENDER_LEASE: Duration = Duration::from_secs(10);
+/// How often the sender looks for new events, and a waiting node for the lease.
+const EVENTS_POLL: Duration = Duration::from_millis(100);
+
+/// Renews the sender's lease if this node (ARGV[1]) still holds it.
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+";
+
+/// Gives the lease up if this node holds it.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
 
 /// Messages of one channel waiting for their consumer.
 const CHANNEL_BUFFER: usize = 16 * 1024;
@@ -102,23 +124,171 @@ pub(crate) struct RedisBackplane {
     up: AtomicBool,
     /// This node's presence changes, until the sync task takes them.
     feed: Mutex<Option<mpsc::UnboundedReceiver<crate::presence::Change>>>,
+    /// Whether this node holds the sender's lease (with webhooks).
+    sending: AtomicBool,
+    /// Whether the sender found no event left on its last look.
+    sent_all: AtomicBool,
+    /// The event queue as the last watch saw it: its length, and the oldest
+    /// event's time (ms since the epoch; 0: none).
+    pending: AtomicU64,
+    oldest_ms: std::sync::atomic::AtomicI64,
 }
 
 impl RedisBackplane {
-    pub(super) fn new(url: &str, host: String, presence: &Presence) -> redis::RedisResult<Self> {
+    pub(super) fn new(
+        url: &str,
+        host: String,
+        presence: &Presence,
+        grace: Option<Duration>,
+    ) -> redis::RedisResult<Self> {
         let node = uuid::Uuid::new_v4().simple().to_string();
         Ok(Self {
             pubsub: PubSub::new(url)?,
             host,
             replies: format!("{REPLIES_PREFIX}{node}"),
-            presence: Arc::new(RedisPresence::new(&node)),
+            presence: Arc::new(RedisPresence::new(
+                &node,
+                grace,
+                super::local_webhooks::MAX_PENDING,
+            )),
             node,
             tallies: Mutex::default(),
             next_count: AtomicU64::new(0),
             ready: watch::channel(false).0,
             up: AtomicBool::new(false),
             feed: Mutex::new(Some(presence.feed())),
+            sending: AtomicBool::new(false),
+            sent_all: AtomicBool::new(false),
+            pending: AtomicU64::new(0),
+            oldest_ms: std::sync::atomic::AtomicI64::new(0),
         })
+    }
+
+    /// The oldest pending presence event, once this node is the sender (one
+    /// node at a time sends, so each event goes out once and in order). It
+    /// stays pending until [`RedisBackplane::webhook_done`]: a node that dies
+    /// with it in flight leaves it to the next sender.
+    pub(super) async fn next_webhook(&self) -> PresenceEvent {
+        let mut conn = self.pubsub.connection();
+        loop {
+            if self.sending.load(Ordering::Relaxed) {
+                let first: redis::RedisResult<Vec<Entry>> = redis::cmd("XRANGE")
+                    .arg(super::presence::EVENTS)
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut conn)
+                    .await;
+                match first.map(|entries| entries.into_iter().next().and_then(event_of)) {
+                    Ok(Some(event)) => {
+                        self.sent_all.store(false, Ordering::Relaxed);
+                        return event;
+                    }
+                    Ok(None) => self.sent_all.store(true, Ordering::Relaxed),
+                    Err(_) => {}
+                }
+            } else if self.is_up() {
+                let claimed: redis::RedisResult<Option<String>> = redis::cmd("SET")
+                    .arg(SENDER_LOCK)
+                    .arg(&self.node)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(SENDER_LEASE.as_millis() as u64)
+                    .query_async(&mut conn)
+                    .await;
+                if matches!(claimed, Ok(Some(_))) {
+                    tracing::info!("this node sends the presence webhooks");
+                    self.sending.store(true, Ordering::Relaxed);
+                    continue;
+                }
+            }
+            tokio::time::sleep(EVENTS_POLL).await;
+        }
+    }
+
+    /// `event` was delivered (or given up on): off the queue.
+    pub(super) async fn webhook_done(&self, event: &PresenceEvent) {
+        let Some(entry) = event.id.strip_prefix("evt_") else {
+            return;
+        };
+        let removed: redis::RedisResult<u64> = redis::cmd("XDEL")
+            .arg(super::presence::EVENTS)
+            .arg(entry)
+            .query_async(&mut self.pubsub.connection())
+            .await;
+        if let Err(error) = removed {
+            // Sent again by the next try or sender: at least once.
+            tracing::warn!(%error, "a delivered presence event could not be taken off the queue");
+        }
+    }
+
+    /// Events pending cluster-wide (as the last watch saw them), and the
+    /// oldest one's time; events this node's scripts dropped.
+    pub(super) fn webhook_queue(&self) -> (u64, Option<i64>, u64) {
+        let oldest = self.oldest_ms.load(Ordering::Relaxed);
+        (
+            self.pending.load(Ordering::Relaxed),
+            (oldest > 0).then_some(oldest),
+            self.presence.dropped.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Whether this node has nothing left to send (it is not the sender, or
+    /// the sender found the queue empty).
+    pub(super) fn webhooks_drained(&self) -> bool {
+        !self.sending.load(Ordering::Relaxed) || self.sent_all.load(Ordering::Relaxed)
+    }
+
+    /// At a graceful shutdown, after the drain: another node sends the rest.
+    async fn release_sender(&self) {
+        if !self.sending.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let released: redis::RedisResult<i64> = redis::Script::new(RELEASE)
+            .key(SENDER_LOCK)
+            .arg(&self.node)
+            .invoke_async(&mut self.pubsub.connection())
+            .await;
+        if let Err(error) = released {
+            tracing::warn!(%error, "the webhook sender's lease could not be given up (it expires within 10 s)");
+        }
+    }
+
+    /// Once a second: the sender keeps its lease (or learns it lost it), and
+    /// the queue's gauges are read.
+    async fn watch_webhooks(&self, conn: &mut ConnectionManager) -> redis::RedisResult<()> {
+        if self.sending.load(Ordering::Relaxed) {
+            let renewed: i64 = redis::Script::new(RENEW)
+                .key(SENDER_LOCK)
+                .arg(&self.node)
+                .arg(SENDER_LEASE.as_millis() as u64)
+                .invoke_async(conn)
+                .await?;
+            if renewed == 0 {
+                tracing::warn!("this node lost the webhook sender's lease: another node sends");
+                self.sending.store(false, Ordering::Relaxed);
+            }
+        }
+        let (length, first): (u64, Vec<Entry>) = redis::pipe()
+            .cmd("XLEN")
+            .arg(super::presence::EVENTS)
+            .cmd("XRANGE")
+            .arg(super::presence::EVENTS)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(conn)
+            .await?;
+        self.pending.store(length, Ordering::Relaxed);
+        let oldest = first
+            .into_iter()
+            .next()
+            .and_then(event_of)
+            .map_or(0, |event| event.at_ms);
+        self.oldest_ms.store(oldest, Ordering::Relaxed);
+        Ok(())
     }
 
     pub(super) fn start(
@@ -288,6 +458,7 @@ impl RedisBackplane {
     }
 
     pub(super) async fn leave(&self) {
+        self.release_sender().await;
         if let Err(error) = self.presence.leave(&mut self.pubsub.connection()).await {
             tracing::warn!(%error, "this node's presence could not be taken out (the others will, within seconds)");
         }
@@ -349,7 +520,10 @@ impl RedisBackplane {
         probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             probe.tick().await;
-            let answer = self.presence.heartbeat(&mut conn).await;
+            let mut answer = self.presence.heartbeat(&mut conn).await;
+            if answer.is_ok() {
+                answer = self.watch_webhooks(&mut conn).await;
+            }
             match answer {
                 Ok(()) if self.is_up() => {}
                 Ok(()) => match load_revocations(&mut conn, &node.revoker).await {
@@ -443,6 +617,19 @@ impl RedisBackplane {
                 Unavailable
             })
     }
+}
+
+/// A stream entry: its id and fields.
+type Entry = (String, HashMap<String, String>);
+
+/// A presence event from its stream entry.
+fn event_of((entry, fields): Entry) -> Option<PresenceEvent> {
+    Some(PresenceEvent {
+        id: format!("evt_{entry}"),
+        kind: fields.get("kind")?.clone(),
+        user: fields.get("user")?.clone(),
+        at_ms: fields.get("at")?.parse().ok()?,
+    })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
