@@ -115,15 +115,22 @@ pub(crate) async fn join(
     let _ = ack.send(&reply(answer));
 }
 
-/// `leave {"room": NAME}` with an ack.
+/// `leave {"room": NAME}` with an ack: `{"ok": true}` for any name (one no
+/// socket can be in leaves nothing, and never a `user:` or `session:` room).
 pub(crate) async fn leave(
     socket: SocketRef,
     TryData(payload): TryData<serde_json::Value>,
     ack: AckSender,
 ) {
-    let answer = match name_of(payload.as_ref()) {
+    let name = payload
+        .as_ref()
+        .ok()
+        .and_then(|payload| payload.get("room")?.as_str());
+    let answer = match name {
         Some(name) => {
-            socket.leave(room(name));
+            if valid_name(name) {
+                socket.leave(room(name));
+            }
             Ok(())
         }
         None => Err(FORBIDDEN),
