@@ -196,6 +196,8 @@ pub(crate) async fn private(
     let mut context = Context::new();
     context.insert("username", &username);
     context.insert("socket_url", &state.socket_url);
+    // The room patterns the user's tokens carry: the page offers to join them.
+    context.insert("rooms", state.users.rooms_of(&username));
     render(&state, StatusCode::OK, "private.html", &context)
 }
 

@@ -14,6 +14,13 @@
 // `notice` events (a sign-in elsewhere, or anything the application publishes
 // through the server API with a `text`) are shown in the notices list, a live
 // region: as text only, never as markup.
+//
+// Rooms: the page offers the room patterns the user's tokens carry (rendered
+// by the server), joins and leaves with acks, and keeps the list of joined
+// rooms from those acks. The server forgets a socket's rooms when it
+// disconnects: a new socket re-joins them. After an in-band refresh the rooms
+// are confirmed the same way (a narrower token has made the server leave some
+// silently). A refused re-join drops the room from the list, and says so.
 (() => {
   'use strict';
 
@@ -21,6 +28,7 @@
   const EXPIRED_RETRIES = 3;
   const REFRESH_AT = 0.8; // of a token's lifetime
   const REAUTH_TIMEOUT_MS = 5000;
+  const ROOM_ACK_TIMEOUT_MS = 5000;
   const MAX_NOTICES = 5;
   const MAX_NOTICE_CHARS = 500;
   const LABELS = {
@@ -43,14 +51,39 @@
   const hint = document.getElementById('message-hint');
   const logout = document.getElementById('logout-form');
   const notices = document.getElementById('notices');
+  // The rooms panel; absent (null) for a user who may join no room.
+  const roomsStatus = document.getElementById('rooms-status');
+  const joinForm = document.getElementById('join-form');
+  const roomName = document.getElementById('room-name');
+  const joinButton = document.getElementById('join-button');
+  const joinedList = document.getElementById('joined-rooms');
+  const joinedEmpty = document.getElementById('joined-empty');
+  const roomChoice = document.getElementById('room-choice');
+  const roomSelect = document.getElementById('message-room');
+  const quickJoins = [...document.querySelectorAll('#room-patterns .room-join')];
+  const prefixButtons = [...document.querySelectorAll('#room-patterns .room-prefix')];
   const encoder = new TextEncoder();
+
+  // The rooms this page is in, in joining order: name → its list item, Leave
+  // button and option in the room selector.
+  const joined = new Map();
+
+  // Every control that needs the socket follows the connection state.
+  function syncControls() {
+    const connected = live.dataset.state === 'connected';
+    input.disabled = !connected;
+    sendButton.disabled = !connected;
+    roomSelect.disabled = !connected;
+    for (const button of [...quickJoins, ...prefixButtons]) button.disabled = !connected;
+    if (roomName) roomName.disabled = !connected;
+    if (joinButton) joinButton.disabled = !connected;
+    for (const room of joined.values()) room.leave.disabled = !connected;
+  }
 
   function setState(name, detail) {
     live.dataset.state = name;
     state.textContent = detail ? `${LABELS[name]}: ${detail}` : LABELS[name];
-    const connected = name === 'connected';
-    input.disabled = !connected;
-    sendButton.disabled = !connected;
+    syncControls();
   }
 
   // Never cached (the endpoint says no-store too); 403 means the login is gone.
@@ -102,6 +135,8 @@
     if (reply && reply.ok) {
       currentToken = token;
       scheduleRefresh();
+      // A narrower token has made the server leave rooms it no longer allows.
+      confirmRooms();
     } else if (attempt < 3 && !(reply && reply.error === 'token revoked')) {
       refreshTimer = setTimeout(() => refresh(attempt + 1), 1000);
     }
@@ -135,6 +170,8 @@
     expiredByServer = false;
     setState('connected');
     scheduleRefresh();
+    // A new socket is in no room yet: back into the ones the page was in.
+    confirmRooms();
   });
   socket.on('token_expired', () => {
     expiredByServer = true;
@@ -150,6 +187,7 @@
   });
   socket.on('disconnect', (reason) => {
     clearTimeout(refreshTimer);
+    for (const name of joined.keys()) markRoom(name, 'rejoining');
     if (reason === 'io server disconnect' && expiredByServer) {
       // The token ran out on the live socket: connect again with a fresh one.
       setState('reconnecting', 'token expired');
@@ -177,16 +215,27 @@
     setState('refused', error.message);
   });
 
+  // `{from, text}` for everyone, `{from, room, text}` for a room: shown as
+  // "[team:42] gonzalo: hi", marked as a room message.
   socket.on('message', (message) => {
     if (!message || typeof message.from !== 'string' || typeof message.text !== 'string') return;
+    if (message.room !== undefined && typeof message.room !== 'string') return;
     const item = document.createElement('li');
+    if (typeof message.room === 'string') {
+      item.className = 'room-message';
+      item.dataset.room = message.room;
+      const room = document.createElement('span');
+      room.className = 'room';
+      room.textContent = `[${message.room}]`;
+      item.append(room, ' ');
+    }
     const from = document.createElement('span');
     from.className = 'from';
     from.textContent = message.from;
     const text = document.createElement('span');
     text.className = 'text';
     text.textContent = message.text;
-    item.append(from, text);
+    item.append(from, ' ', text);
     messages.append(item);
     emptyNote.hidden = true;
     item.scrollIntoView({ block: 'nearest' });
@@ -247,10 +296,155 @@
     event.preventDefault();
     const text = input.value;
     if (text.trim() === '' || encoder.encode(text).length > MAX_MESSAGE_BYTES) return;
-    socket.emit('message', text);
+    // To a joined room, or (unchanged) a plain string to everyone.
+    const room = roomSelect.value;
+    socket.emit('message', room ? { room, text } : text);
     input.value = '';
     hint.textContent = '';
     input.focus();
+  });
+
+  // Rooms.
+
+  function say(text) {
+    if (roomsStatus) roomsStatus.textContent = text;
+  }
+
+  // `join`/`leave` with an ack: `{ok: true}`, or `{ok: false, error}` (the
+  // server's reason, or "no answer" when none came in time).
+  async function ask(event, room) {
+    try {
+      const reply = await socket.timeout(ROOM_ACK_TIMEOUT_MS).emitWithAck(event, { room });
+      if (reply && reply.ok === true) return { ok: true };
+      return { ok: false, error: reply && typeof reply.error === 'string' ? reply.error : 'refused' };
+    } catch {
+      return { ok: false, error: 'no answer', unanswered: true };
+    }
+  }
+
+  function updateRoomViews() {
+    if (joinedEmpty) joinedEmpty.hidden = joined.size > 0;
+    roomChoice.hidden = joined.size === 0;
+  }
+
+  // A room's state in the list: "joined", or "rejoining" while a new socket
+  // has not yet been let back in.
+  function markRoom(name, roomState) {
+    const room = joined.get(name);
+    if (!room) return;
+    room.item.dataset.state = roomState;
+    room.note.textContent = roomState === 'rejoining' ? ' (re-joining…)' : '';
+  }
+
+  function addRoom(name) {
+    if (joined.has(name)) {
+      markRoom(name, 'joined');
+      return;
+    }
+    const item = document.createElement('li');
+    item.dataset.room = name;
+    item.dataset.state = 'joined';
+    const label = document.createElement('span');
+    label.className = 'joined-name';
+    label.textContent = name;
+    const note = document.createElement('span');
+    note.className = 'joined-note';
+    const leave = document.createElement('button');
+    leave.type = 'button';
+    leave.className = 'secondary small';
+    const hidden = document.createElement('span');
+    hidden.className = 'visually-hidden';
+    hidden.textContent = ` ${name}`;
+    leave.append('Leave', hidden);
+    leave.disabled = live.dataset.state !== 'connected';
+    leave.addEventListener('click', () => leaveRoom(name));
+    item.append(label, note, leave);
+    joinedList.append(item);
+    const option = document.createElement('option');
+    option.value = name;
+    option.textContent = name;
+    roomSelect.append(option);
+    joined.set(name, { item, note, leave, option });
+    updateRoomViews();
+  }
+
+  function removeRoom(name) {
+    const room = joined.get(name);
+    if (!room) return;
+    const hadFocus = room.leave === document.activeElement;
+    const next = room.item.nextElementSibling ?? room.item.previousElementSibling;
+    room.item.remove();
+    // Removing the selected option selects "Everyone".
+    room.option.remove();
+    joined.delete(name);
+    updateRoomViews();
+    if (hadFocus) (next?.querySelector('button') ?? roomName ?? input).focus();
+  }
+
+  async function joinRoom(name) {
+    const reply = await ask('join', name);
+    if (reply.ok) {
+      addRoom(name);
+      say(`Joined ${name}.`);
+    } else {
+      say(`Could not join ${name}: ${reply.error}.`);
+    }
+    return reply.ok;
+  }
+
+  async function leaveRoom(name) {
+    const reply = await ask('leave', name);
+    if (reply.ok) {
+      removeRoom(name);
+      say(`Left ${name}.`);
+    } else {
+      say(`Could not leave ${name}: ${reply.error}.`);
+    }
+  }
+
+  // Joins again every room the page is in: on a new socket (which is in
+  // none), and after a refresh (a narrower token has made the server leave
+  // some). Already in: nothing changes. Refused: dropped from the list. No
+  // answer: kept, for the next connection to try again.
+  let confirming = 0;
+  async function confirmRooms() {
+    const names = [...joined.keys()];
+    if (names.length === 0) return;
+    const round = ++confirming;
+    const replies = await Promise.all(names.map(async (name) => [name, await ask('join', name)]));
+    if (round !== confirming) return; // a newer socket or token is being confirmed
+    const dropped = [];
+    for (const [name, reply] of replies) {
+      if (!joined.has(name) || reply.unanswered) continue;
+      if (reply.ok) {
+        markRoom(name, 'joined');
+      } else {
+        removeRoom(name);
+        dropped.push(`${name} (${reply.error})`);
+      }
+    }
+    if (dropped.length) say(`No longer in ${dropped.join(', ')}: not allowed any more.`);
+  }
+
+  for (const button of quickJoins) {
+    button.addEventListener('click', () => joinRoom(button.dataset.room));
+  }
+  // A pattern with `*`: its prefix in the name field, ready for the rest.
+  for (const button of prefixButtons) {
+    button.addEventListener('click', () => {
+      roomName.value = button.dataset.prefix;
+      roomName.focus();
+    });
+  }
+  if (prefixButtons.length) roomName.placeholder = `${prefixButtons[0].dataset.prefix}…`;
+  joinForm?.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const name = roomName.value.trim();
+    if (name === '') {
+      say('Type the name of a room first.');
+      return;
+    }
+    if (await joinRoom(name)) roomName.value = '';
   });
 
   // Close the socket before the logout, so the server sees a clean goodbye.
