@@ -1,14 +1,19 @@
 // The live page in a real headless Chromium (Debian's), driven by playwright-core:
 // log in through the pages, watch the page's own socket connect and receive
 // `welcome`, chat between two browser contexts, log out; how the page
-// answers a refused, an expired and a missing token; and the notices it shows
-// (a sign-in elsewhere, anything published through the server API).
+// answers a refused, an expired and a missing token; the notices it shows
+// (a sign-in elsewhere, anything published through the server API); and its
+// rooms (join, a refusal, room messages, leave, back in after a reconnection,
+// rooms a narrower token no longer allows dropped).
 //
 // Inputs (environment):
 //   WEB_URL          the web-frontend, e.g. http://127.0.0.1:41234
 //   SOCKET_URL       the socket server the page is configured with
 //   USER1, PASS1     a user (the article's gonzalo / password)
-//   USER2, PASS2     a second user
+//   USER2, PASS2     a second user, who may join no room
+//   USER3, PASS3     a third user, who may join `team:42` (USER1 has
+//                    config/default.toml's rooms: lobby, team:42, org:7:*)
+//   TOKEN_NARROW_ROOMS  a valid token of USER1 whose rooms are only `team:42`
 //   TOKEN_EXPIRED    a token whose only fault is its passed exp
 //   TOKEN_TTL_SECS   the lifetime of the tokens the web-frontend issues (short here)
 //   API_KEY          the socket server's server-API key (both services have it)
@@ -20,10 +25,16 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const REQUIRED = ['WEB_URL', 'SOCKET_URL', 'USER1', 'PASS1', 'USER2', 'PASS2', 'TOKEN_EXPIRED', 'TOKEN_TTL_SECS', 'API_KEY'];
+const REQUIRED = [
+  'WEB_URL', 'SOCKET_URL', 'USER1', 'PASS1', 'USER2', 'PASS2', 'USER3', 'PASS3',
+  'TOKEN_EXPIRED', 'TOKEN_NARROW_ROOMS', 'TOKEN_TTL_SECS', 'API_KEY',
+];
 const missing = REQUIRED.filter((name) => !process.env[name]);
 if (missing.length) throw new Error(`browser.test.mjs: missing environment variable(s): ${missing.join(', ')}`);
-const { WEB_URL, SOCKET_URL, USER1, PASS1, USER2, PASS2, TOKEN_EXPIRED, API_KEY, SCREENSHOT_DIR } = process.env;
+const {
+  WEB_URL, SOCKET_URL, USER1, PASS1, USER2, PASS2, USER3, PASS3,
+  TOKEN_EXPIRED, TOKEN_NARROW_ROOMS, API_KEY, SCREENSHOT_DIR,
+} = process.env;
 
 const WAIT_MS = 10_000;
 const opts = { timeout: 60_000 };
@@ -339,4 +350,219 @@ test('notices published through the server API are shown as text; others are ign
   const shown = (await notices(page)).slice(before);
   assert.deepEqual(shown, [{ text: 'Maintenance at <b>18:00</b>', time: null }]);
   assert.equal(await page.locator('#notices b').count(), 0, 'notice text is text, never markup');
+});
+
+// Rooms.
+
+// The rooms the page lists as joined, in order.
+function joinedRooms(page) {
+  return page.locator('#joined-rooms li').evaluateAll((items) => items.map((item) => item.dataset.room));
+}
+
+// Waits until the page lists exactly `rooms` as joined, every one of them
+// confirmed by the server (none still re-joining).
+async function waitForJoined(page, rooms) {
+  await page.waitForFunction(
+    (expected) => {
+      const items = [...document.querySelectorAll('#joined-rooms li')];
+      return JSON.stringify(items.map((item) => item.dataset.room)) === JSON.stringify(expected)
+        && items.every((item) => item.dataset.state === 'joined');
+    },
+    rooms,
+  );
+}
+
+// Waits for the rooms panel's live region to say `expected` (a string or a RegExp).
+async function expectRoomsStatus(page, expected) {
+  const status = page.locator('#rooms-status');
+  if (expected instanceof RegExp) {
+    await page.waitForFunction((source) => new RegExp(source).test(document.querySelector('#rooms-status').textContent), expected.source);
+  } else {
+    await page.waitForFunction((text) => document.querySelector('#rooms-status').textContent === text, expected);
+  }
+  return status.textContent();
+}
+
+// Sends `text` with the keyboard, to `room` or (null) to everyone.
+async function sendTo(page, room, text) {
+  if (room !== null || await page.getByLabel('Send to').isVisible()) {
+    await page.getByLabel('Send to').selectOption(room ?? '');
+  }
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByLabel('Message', { exact: true }).press('Enter');
+}
+
+// Every line of the message list: its room (null for everyone), sender and text.
+function lines(page) {
+  return page.locator('#messages li').evaluateAll((items) => items.map((item) => ({
+    room: item.dataset.room ?? null,
+    from: item.querySelector('.from').textContent,
+    text: item.querySelector('.text').textContent,
+  })));
+}
+
+async function waitForLine(page, expected) {
+  await page.waitForFunction(
+    ({ room, from, text }) => [...document.querySelectorAll('#messages li')].some((item) =>
+      (item.dataset.room ?? null) === room
+      && item.querySelector('.from').textContent === from
+      && item.querySelector('.text').textContent === text),
+    expected,
+  );
+}
+
+// `GET /api/presence/room:NAME` on the socket server.
+async function roomPresence(name) {
+  const response = await fetch(`${SOCKET_URL}/api/presence/room:${encodeURIComponent(name)}`, {
+    headers: { Authorization: `Bearer ${API_KEY}` },
+  });
+  const body = await response.text();
+  assert.equal(response.status, 200, `presence: ${body}`);
+  return JSON.parse(body);
+}
+
+// Drops the page's transport (as a network change or a socket-server restart
+// would) and waits for the new socket.
+async function reconnect(page) {
+  const before = await page.evaluate(() => window.socket.id);
+  await page.evaluate(() => window.socket.io.engine.close());
+  await page.waitForFunction((id) => window.socket.connected && window.socket.id !== id, before);
+  await page.locator('#live[data-state="connected"]').waitFor();
+}
+
+test('rooms: join by a click or by name, a refusal, room messages reach members only, leave, back in after a reconnection', opts, async (t) => {
+  const page = await newPage(t);
+  await logIn(page, USER1, PASS1);
+  await expectConnected(page, USER1);
+
+  // His rooms, as the server rendered them: a button for each exact room, a
+  // way to name one for the pattern with `*`.
+  const patterns = await page.locator('#room-patterns li').evaluateAll((items) => items.map((item) => item.dataset.pattern));
+  assert.deepEqual(patterns, ['lobby', 'team:42', 'org:7:*']);
+  assert.equal(await page.getByRole('button', { name: 'Join lobby' }).count(), 1);
+  assert.equal(await page.getByRole('button', { name: 'Name a room in org:7:*' }).count(), 1);
+  assert.deepEqual(await joinedRooms(page), []);
+  assert.equal(await page.getByLabel('Send to').isVisible(), false, 'no room selector before a room is joined');
+  assert.equal(await page.locator('#rooms-status').getAttribute('aria-live'), 'polite', 'the outcome is a live region');
+
+  // One click joins an exact room.
+  await page.getByRole('button', { name: 'Join team:42' }).click();
+  await expectRoomsStatus(page, 'Joined team:42.');
+  await waitForJoined(page, ['team:42']);
+
+  // Names no pattern allows are refused, and the refusal is shown.
+  for (const name of ['secret', 'org:70']) {
+    await page.getByLabel('Room name').fill(name);
+    await page.getByLabel('Room name').press('Enter');
+    await expectRoomsStatus(page, `Could not join ${name}: forbidden.`);
+    assert.equal(await page.getByLabel('Room name').inputValue(), name, 'the refused name stays, to be corrected');
+  }
+  assert.deepEqual(await joinedRooms(page), ['team:42']);
+
+  // A room under `org:7:*`, with the keyboard: the pattern's button puts the
+  // prefix in the name field and focuses it.
+  await page.getByRole('button', { name: 'Name a room in org:7:*' }).press('Enter');
+  assert.equal(await page.getByLabel('Room name').inputValue(), 'org:7:');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'room-name');
+  await page.keyboard.type('sales');
+  await page.keyboard.press('Enter');
+  await expectRoomsStatus(page, 'Joined org:7:sales.');
+  await waitForJoined(page, ['team:42', 'org:7:sales']);
+  assert.equal(await page.getByLabel('Room name').inputValue(), '');
+  const options = await page.getByLabel('Send to').locator('option').evaluateAll((items) => items.map((item) => [item.value, item.textContent]));
+  assert.deepEqual(options, [['', 'Everyone'], ['team:42', 'team:42'], ['org:7:sales', 'org:7:sales']]);
+
+  // A member of team:42, and a user who may join no room.
+  const member = await newPage(t);
+  await logIn(member, USER3, PASS3);
+  await expectConnected(member, USER3);
+  await member.getByRole('button', { name: 'Join team:42' }).click();
+  await waitForJoined(member, ['team:42']);
+  const outsider = await newPage(t);
+  await logIn(outsider, USER2, PASS2);
+  await expectConnected(outsider, USER2);
+  assert.equal(await outsider.locator('#room-patterns').count(), 0);
+  assert.match(await outsider.locator('#rooms-none').textContent(), /may not join any room/);
+  const presence = await roomPresence('team:42');
+  assert.deepEqual([...presence.users].sort(), [USER3, USER1].sort());
+
+  // A room message reaches the room's members, marked with its room; then an
+  // everyone-message reaches everybody. The relay keeps the order: once the
+  // outsider has the second, the first would have come before it.
+  await sendTo(page, 'team:42', 'for the team only');
+  await waitForLine(page, { room: 'team:42', from: USER1, text: 'for the team only' });
+  await waitForLine(member, { room: 'team:42', from: USER1, text: 'for the team only' });
+  await sendTo(page, null, 'for everyone');
+  for (const p of [page, member, outsider]) await waitForLine(p, { room: null, from: USER1, text: 'for everyone' });
+  assert.ok(!(await lines(outsider)).some((line) => line.text === 'for the team only'), 'a non-member gets no room message');
+  await sendTo(member, 'team:42', `hi ${USER1}, <b>team</b>`);
+  await waitForLine(page, { room: 'team:42', from: USER3, text: `hi ${USER1}, <b>team</b>` });
+  assert.equal(await page.locator('#messages b').count(), 0, 'room message text is text, never markup');
+
+  // A room message is distinct from an everyone-message: "[team:42] gonzalo: …".
+  const roomLine = page.locator('#messages li', { hasText: 'for the team only' });
+  assert.equal(await roomLine.getAttribute('class'), 'room-message');
+  assert.equal(await roomLine.locator('.room').textContent(), '[team:42]');
+  assert.equal(await roomLine.textContent(), `[team:42] ${USER1} for the team only`);
+  const plainLine = page.locator('#messages li', { hasText: 'for everyone' });
+  assert.equal(await plainLine.locator('.room').count(), 0);
+  assert.equal(await plainLine.getAttribute('data-room'), null);
+  if (SCREENSHOT_DIR) await page.screenshot({ path: join(SCREENSHOT_DIR, 'private-page-rooms.png'), fullPage: true });
+
+  // A new socket: the page joins its rooms again, and room messages reach it.
+  await reconnect(page);
+  await waitForJoined(page, ['team:42', 'org:7:sales']);
+  await sendTo(member, 'team:42', 'after the reconnection');
+  await waitForLine(page, { room: 'team:42', from: USER3, text: 'after the reconnection' });
+  await sendTo(page, 'team:42', 'back in');
+  await waitForLine(member, { room: 'team:42', from: USER1, text: 'back in' });
+
+  // Leave, with the keyboard: the ack shown, the room gone from the list and
+  // the selector (which falls back to everyone), the focus on the next Leave.
+  await page.getByLabel('Send to').selectOption('team:42');
+  await page.getByRole('button', { name: 'Leave team:42' }).focus();
+  await page.keyboard.press('Enter');
+  await expectRoomsStatus(page, 'Left team:42.');
+  await waitForJoined(page, ['org:7:sales']);
+  assert.equal(await page.getByLabel('Send to').inputValue(), '');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Leave org:7:sales');
+  await sendTo(member, 'team:42', 'after the leave');
+  await sendTo(member, null, 'a barrier');
+  await waitForLine(page, { room: null, from: USER3, text: 'a barrier' });
+  assert.ok(!(await lines(page)).some((line) => line.text === 'after the leave'), 'a room left brings no more of its messages');
+  assert.deepEqual((await roomPresence('team:42')).users, [USER3]);
+});
+
+test('rooms a narrower token no longer allows leave the list: a refused re-join, and after an in-band refresh', opts, async (t) => {
+  async function inTwoRooms(p) {
+    await logIn(p, USER1, PASS1);
+    await expectConnected(p, USER1);
+    await p.getByRole('button', { name: 'Join team:42' }).click();
+    await waitForJoined(p, ['team:42']);
+    await p.getByLabel('Room name').fill('org:7:narrowed');
+    await p.getByRole('button', { name: 'Join', exact: true }).click();
+    await waitForJoined(p, ['team:42', 'org:7:narrowed']);
+  }
+
+  // A new socket whose token allows only team:42: that re-join succeeds, the
+  // other one is refused and dropped.
+  const page = await newPage(t);
+  await inTwoRooms(page);
+  await page.route('**/getIoConnectionToken', (route) => route.fulfill({ json: TOKEN_NARROW_ROOMS }));
+  await reconnect(page);
+  await waitForJoined(page, ['team:42']);
+  assert.match(await expectRoomsStatus(page, /org:7:narrowed/), /^No longer in org:7:narrowed \(forbidden\)/);
+  assert.equal((await roomPresence('org:7:narrowed')).sockets, 0);
+
+  // The same socket, refreshed in-band with that token: the server leaves the
+  // room silently; the page confirms its rooms and drops it too.
+  const other = await newPage(t);
+  await inTwoRooms(other);
+  const socketId = await other.evaluate(() => window.socket.id);
+  await other.route('**/getIoConnectionToken', (route) => route.fulfill({ json: TOKEN_NARROW_ROOMS }));
+  await waitForJoined(other, ['team:42']);
+  assert.match(await other.locator('#rooms-status').textContent(), /^No longer in org:7:narrowed \(forbidden\)/);
+  assert.equal(await other.evaluate(() => window.socket.id), socketId, 'the same socket: the refresh was in-band');
+  assert.equal((await roomPresence('org:7:narrowed')).sockets, 0);
+  assert.equal((await roomPresence('team:42')).sockets, 2);
 });
