@@ -223,6 +223,10 @@ impl Application {
             tracing::warn!("some connections did not close in time");
             serve.abort();
         }
+        // The sockets are closed: this node's presence leaves the counts at
+        // once (socketioxide's close runs no disconnect handler: the sockets
+        // never left one by one), before the drain, which may take seconds.
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.backplane.leave()).await;
         // Pending presence events get a few seconds to go out (in the scaled
         // mode what is left stays in Redis for another node).
         let mut idle = self.webhooks_idle.clone();
@@ -242,7 +246,7 @@ impl Application {
         {
             tracing::warn!("some presence events were not sent before the shutdown");
         }
-        // The sockets are closed: this node's presence leaves the counts.
+        // Another node sends what is left.
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.backplane.shutdown()).await;
         for task in &self.tasks {
             task.abort();

@@ -275,12 +275,21 @@ impl Backplane {
         }
     }
 
-    /// At a graceful shutdown, after the sockets closed: this node's share of
-    /// presence leaves the cluster's counts at once (a node that dies is
-    /// corrected by the others within seconds).
-    pub(crate) async fn shutdown(&self) {
+    /// At a graceful shutdown, once the sockets are closed (before the
+    /// webhooks' drain): this node's share of presence leaves the cluster's
+    /// counts at once (a node that dies is corrected by the others within
+    /// seconds).
+    pub(crate) async fn leave(&self) {
         if let Mode::Redis(redis) = &self.mode {
             redis.leave().await;
+        }
+    }
+
+    /// At the end of a graceful shutdown, after the webhooks' drain: in the
+    /// scaled mode another node sends the presence events left.
+    pub(crate) async fn shutdown(&self) {
+        if let Mode::Redis(redis) = &self.mode {
+            redis.release_sender().await;
         }
     }
 }

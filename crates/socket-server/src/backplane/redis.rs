@@ -241,7 +241,7 @@ impl RedisBackplane {
     }
 
     /// At a graceful shutdown, after the drain: another node sends the rest.
-    async fn release_sender(&self) {
+    pub(super) async fn release_sender(&self) {
         if !self.sending.swap(false, Ordering::Relaxed) {
             return;
         }
@@ -458,7 +458,6 @@ impl RedisBackplane {
     }
 
     pub(super) async fn leave(&self) {
-        self.release_sender().await;
         if let Err(error) = self.presence.leave(&mut self.pubsub.connection()).await {
             tracing::warn!(%error, "this node's presence could not be taken out (the others will, within seconds)");
         }
