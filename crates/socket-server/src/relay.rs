@@ -89,8 +89,32 @@ pub(crate) struct Queued;
 #[derive(serde::Deserialize)]
 #[serde(untagged)]
 enum Line {
-    Everyone(String),
-    Room { room: String, text: String },
+    Everyone(Text),
+    Room { room: Text, text: Text },
+}
+
+/// A JSON string, and only that: `untagged` buffers the argument first, and a
+/// plain `String` would then also take a binary attachment whose bytes are
+/// UTF-8 — binary is not a string, and is ignored.
+struct Text(String);
+
+impl<'de> serde::Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Text;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Text, E> {
+                Ok(Text(text.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Text, E> {
+                Ok(Text(text))
+            }
+        }
+        deserializer.deserialize_string(Visitor)
+    }
 }
 
 /// Why a `message` was not relayed (socketioxide only logs it).
@@ -119,8 +143,11 @@ impl FromMessageParts<LocalAdapter> for Queued {
         let Data(line) = Data::<Line>::from_message_parts(socket, value, ack)
             .map_err(|_| NotRelayed::NotAString)?;
         let (room, text) = match line {
-            Line::Everyone(text) => (None, text),
-            Line::Room { room, text } => {
+            Line::Everyone(Text(text)) => (None, text),
+            Line::Room {
+                room: Text(room),
+                text: Text(text),
+            } => {
                 let joined = socket
                     .rooms()
                     .iter()
