@@ -344,6 +344,8 @@ test('room messages that are malformed, too long or for a room not joined are ig
     { room }, { room, text: 5 }, { room, text: null }, { room: 5, text: 'x' }, { room: null, text: 'x' },
     { room: 'other:1', text: 'not joined' }, { room: `user:${watcher.user}`, text: 'reserved' },
     { room, text: 'x'.repeat(4097) }, { room, text: ['x'] },
+    // Binary is not a string, even when its bytes are valid UTF-8.
+    { room, text: Buffer.from('binary text') }, { room: Buffer.from(room), text: 'binary room' },
   ]) {
     member.socket.emit('message', payload);
   }
