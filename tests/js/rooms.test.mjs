@@ -224,7 +224,7 @@ test('names that are not strings, empty, over 100 characters, with control chara
   }
   for (const payload of [
     { room: 42 }, { room: null }, { room: ['lobby'] }, { room: { name: 'lobby' } }, { room: true },
-    {}, { name: 'lobby' }, 'lobby', 42, null, ['lobby'],
+    {}, { name: 'lobby' }, 'lobby', 42, null, ['lobby'], { room: Buffer.from('lobby') },
   ]) {
     assert.deepEqual(await call(client, 'join', payload), FORBIDDEN, JSON.stringify(payload));
     assert.deepEqual(await call(client, 'leave', payload), FORBIDDEN, `leave ${JSON.stringify(payload)}: not {"room": NAME}`);
