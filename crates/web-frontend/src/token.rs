@@ -21,16 +21,12 @@ pub(crate) async fn get_io_connection_token(
             .json(serde_json::json!({ "error": "not logged in" })));
     };
     let session_id = login_session_id(&session)?;
-    let token = state
-        .keys
-        .current()
-        .issuer
-        .issue_with_rooms(
-            &username,
-            &session_id,
-            state.users.rooms_of(&username),
-            claims::unix_now(),
-        )?;
+    let token = state.keys.current().issuer.issue_with_rooms(
+        &username,
+        &session_id,
+        state.users.rooms_of(&username),
+        claims::unix_now(),
+    )?;
     bump(&state.metrics.tokens_issued);
     tracing::debug!(%username, "token issued");
     Ok(HttpResponse::Ok().insert_header(no_store).json(token))
