@@ -61,13 +61,13 @@ pub(crate) fn routes(
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect();
-    let api = Api {
+    let api = Arc::new(Api {
         app,
         node,
         key_digest,
         scope,
         revoke_for_secs,
-    };
+    });
     let routes = Router::new()
         .route("/publish", post(publish))
         .route("/sessions/revoke", post(revoke))
@@ -92,7 +92,7 @@ pub(crate) fn off() -> Router {
 
 /// Every API request: a browser's is refused (no preflight ever passes), a
 /// wrong or missing key is refused; each refusal is counted by reason.
-async fn guard(State(api): State<Api>, request: Request, next: Next) -> Response {
+async fn guard(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
     let response = if request.headers().contains_key(header::ORIGIN) {
         ApiError::browser().into_response()
     } else if !api.authorized(request.headers()) {
@@ -172,6 +172,16 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(valid.to_owned()))
 }
 
+/// A publication's id: unique across nodes and restarts (a random prefix per
+/// process) without a random draw, nor a system call, per publication.
+fn publication_id() -> String {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..16].to_owned());
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}{n:08x}")
+}
+
 fn ok_json(body: String) -> Response {
     (
         StatusCode::OK,
@@ -186,7 +196,7 @@ fn ok_json(body: String) -> Response {
 
 /// `POST /api/publish`.
 async fn publish(
-    State(api): State<Api>,
+    State(api): State<Arc<Api>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -230,7 +240,7 @@ async fn publish(
     metrics
         .api_sockets_reached
         .fetch_add(sockets, std::sync::atomic::Ordering::Relaxed);
-    let id = uuid::Uuid::new_v4().simple().to_string();
+    let id = publication_id();
     let response = json!({ "id": id, "sockets": sockets }).to_string();
     if let Some(key) = &key {
         api.app.backplane.complete(key, &response).await;
@@ -241,7 +251,7 @@ async fn publish(
 /// `POST /api/sessions/revoke`: what a logout does, for applications that
 /// issue tokens themselves.
 async fn revoke(
-    State(api): State<Api>,
+    State(api): State<Arc<Api>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -267,7 +277,7 @@ async fn revoke(
 /// `POST /api/disconnect`: `session_ended`, then a disconnect; tokens stay
 /// valid.
 async fn disconnect(
-    State(api): State<Api>,
+    State(api): State<Arc<Api>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -290,7 +300,7 @@ async fn disconnect(
 }
 
 /// `GET /api/presence`: distinct users and sockets, cluster-wide.
-async fn presence(State(api): State<Api>) -> Result<Response, ApiError> {
+async fn presence(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
     let summary = api
         .app
         .backplane
@@ -304,7 +314,7 @@ async fn presence(State(api): State<Api>) -> Result<Response, ApiError> {
 
 /// `GET /api/presence/user:USERNAME`.
 async fn presence_of(
-    State(api): State<Api>,
+    State(api): State<Arc<Api>>,
     Path(target): Path<String>,
 ) -> Result<Response, ApiError> {
     let refused =
