@@ -28,4 +28,8 @@ mod rooms_presence;
 mod rooms_wire;
 mod scale;
 mod socketio;
+mod webhooks;
+mod webhooks_load;
+mod webhooks_scaled;
+mod webhooks_verify;
 mod welcome;
