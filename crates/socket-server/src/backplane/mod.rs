@@ -145,6 +145,16 @@ impl Backplane {
         }
     }
 
+    /// Whether this node may still send presence events: in the scaled mode,
+    /// while it holds the sender's lease (one that lost it mid-retry stops, so
+    /// that the next sender keeps the order).
+    pub(crate) fn may_send_webhooks(&self) -> bool {
+        match &self.mode {
+            Mode::Local { .. } => true,
+            Mode::Redis(redis) => redis.sending(),
+        }
+    }
+
     /// Whether this node has no presence event left to send (a graceful
     /// shutdown waits for it a few seconds).
     pub(crate) fn webhooks_drained(&self) -> bool {

@@ -180,10 +180,22 @@ impl RedisBackplane {
                     .arg(1)
                     .query_async(&mut conn)
                     .await;
-                match first.map(|entries| entries.into_iter().next().and_then(event_of)) {
-                    Ok(Some(event)) => {
-                        self.sent_all.store(false, Ordering::Relaxed);
-                        return event;
+                match first.map(|entries| entries.into_iter().next()) {
+                    Ok(Some(entry)) => {
+                        let id = entry.0.clone();
+                        if let Some(event) = event_of(entry) {
+                            self.sent_all.store(false, Ordering::Relaxed);
+                            return event;
+                        }
+                        // Not one of ours (written by hand?): it must not
+                        // stop the queue.
+                        tracing::warn!(entry = %id, "a malformed presence event was taken off the queue");
+                        let _: redis::RedisResult<u64> = redis::cmd("XDEL")
+                            .arg(super::presence::EVENTS)
+                            .arg(&id)
+                            .query_async(&mut conn)
+                            .await;
+                        continue;
                     }
                     Ok(None) => self.sent_all.store(true, Ordering::Relaxed),
                     Err(_) => {}
@@ -232,6 +244,11 @@ impl RedisBackplane {
             (oldest > 0).then_some(oldest),
             self.presence.dropped.load(Ordering::Relaxed),
         )
+    }
+
+    /// Whether this node still holds the sender's lease.
+    pub(super) fn sending(&self) -> bool {
+        self.sending.load(Ordering::Relaxed)
     }
 
     /// Whether this node has nothing left to send (it is not the sender, or

@@ -85,14 +85,16 @@ impl Webhooks {
             idle.send_replace(true);
             let event = backplane.next_webhook().await;
             idle.send_replace(false);
-            self.deliver(&event).await;
-            backplane.webhook_done(&event).await;
+            if self.deliver(&event, &backplane).await {
+                backplane.webhook_done(&event).await;
+            }
         }
     }
 
     /// Tries `event` until the receiver takes it (2xx), refuses it for good
-    /// (410), or an hour has passed.
-    async fn deliver(&self, event: &PresenceEvent) {
+    /// (410), or an hour has passed: `true`, it is done. `false`: this node
+    /// stopped being the sender meanwhile; the event stays for the next one.
+    async fn deliver(&self, event: &PresenceEvent, backplane: &Backplane) -> bool {
         let body = body(event);
         let mut wait = FIRST_RETRY;
         loop {
@@ -102,12 +104,12 @@ impl Webhooks {
                     if self.failing.swap(false, Ordering::Relaxed) {
                         tracing::info!("the webhook receiver takes presence events again");
                     }
-                    return;
+                    return true;
                 }
                 Ok(reqwest::StatusCode::GONE) => {
                     self.metrics.gone.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(id = %event.id, "the webhook receiver answered 410: that event is not sent again");
-                    return;
+                    return true;
                 }
                 answer => {
                     if !self.failing.swap(true, Ordering::Relaxed) {
@@ -123,10 +125,13 @@ impl Webhooks {
             if u128::try_from(age_ms).unwrap_or(0) >= GIVE_UP_AFTER.as_millis() {
                 self.metrics.expired.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(id = %event.id, "a presence event was given up after an hour of failed tries");
-                return;
+                return true;
             }
             self.metrics.retried.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(jittered(wait)).await;
+            if !backplane.may_send_webhooks() {
+                return false;
+            }
             wait = (wait * 2).min(MAX_RETRY);
         }
     }
