@@ -191,6 +191,11 @@ pub struct SocketSettings {
     /// Rooms one socket may be in at once; one more `join` is refused with
     /// `too many rooms`.
     pub max_rooms_per_socket: u32,
+    /// How long a disconnected client can come back and get what it missed
+    /// (connection state recovery); 0 turns recovery off.
+    pub recovery_secs: u64,
+    /// Events kept for recovery, per target (user, session, room, everyone).
+    pub recovery_max_events: u32,
 }
 
 impl Default for SocketSettings {
@@ -203,6 +208,8 @@ impl Default for SocketSettings {
             ],
             max_connections_per_user: 20,
             max_rooms_per_socket: 100,
+            recovery_secs: 120,
+            recovery_max_events: 1000,
         }
     }
 }

@@ -848,3 +848,23 @@ fn production_webhooks_are_https() {
         Ok(())
     });
 }
+
+#[test]
+fn recovery_is_on_for_two_minutes_by_default_and_bounded() {
+    Jail::expect_with(|_| {
+        let settings = load(&[]).expect("defaults");
+        assert_eq!(settings.socket.recovery_secs, 120);
+        assert_eq!(settings.socket.recovery_max_events, 1000);
+        let off = load(&[("APP_SOCKET__RECOVERY_SECS", "0")]).expect("0 turns it off");
+        assert_eq!(off.socket.recovery_secs, 0);
+        assert_eq!(
+            error(&[("APP_SOCKET__RECOVERY_SECS", "86401")]),
+            "socket.recovery_secs: must be at most 86400"
+        );
+        assert_eq!(
+            error(&[("APP_SOCKET__RECOVERY_MAX_EVENTS", "0")]),
+            "socket.recovery_max_events: must be between 1 and 100000"
+        );
+        Ok(())
+    });
+}

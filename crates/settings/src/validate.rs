@@ -48,6 +48,18 @@ impl Settings {
         if let Some(url) = &self.web.socket_internal_url {
             check_http_url("web.socket_internal_url", url)?;
         }
+        if self.socket.recovery_secs > 86_400 {
+            return Err(ConfigError::invalid(
+                "socket.recovery_secs",
+                "must be at most 86400",
+            ));
+        }
+        if !(1..=100_000).contains(&self.socket.recovery_max_events) {
+            return Err(ConfigError::invalid(
+                "socket.recovery_max_events",
+                "must be between 1 and 100000",
+            ));
+        }
         if self.socket.max_rooms_per_socket == 0 {
             return Err(ConfigError::invalid(
                 "socket.max_rooms_per_socket",

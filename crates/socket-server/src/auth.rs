@@ -74,6 +74,8 @@ pub(crate) async fn authenticate(
     match result {
         Ok((identity, slot)) => {
             crate::metrics::bump(&state.metrics.handshakes_accepted);
+            // The token decided; only now may a `pid` bring anything back.
+            crate::resume::on_handshake(&state, &socket, &identity, auth.as_ref().ok()).await;
             socket.extensions.insert(identity);
             socket.extensions.insert(Arc::new(slot));
             Ok(())

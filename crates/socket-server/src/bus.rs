@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use socketioxide::SocketIo;
 use socketioxide::operators::BroadcastOperators;
 
+use crate::recovery::{RECOVERY_ROOM, Recoverable};
 use crate::targets::Target;
 
 /// Whom an envelope is for.
@@ -90,6 +91,20 @@ impl Outcome {
 pub(crate) struct Envelope {
     pub(crate) to: Audience,
     pub(crate) action: Action,
+    /// With recovery: the event's place in the history (recovering sockets
+    /// get it as the event's last argument).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) offset: Option<u64>,
+}
+
+impl Audience {
+    /// The history targets an emit to this audience is kept under.
+    pub(crate) fn history_targets(&self) -> Vec<String> {
+        match self {
+            Audience::Everyone => vec!["everyone".to_owned()],
+            Audience::Rooms(rooms) => rooms.clone(),
+        }
+    }
 }
 
 /// Where a published envelope went.
@@ -118,14 +133,29 @@ pub(crate) async fn emit_locally(
     to: &Audience,
     event: &str,
     data: &RawValue,
+    offset: Option<u64>,
 ) -> u64 {
     let Some(sockets) = sockets_of(io, to) else {
         return 0;
     };
-    let count = sockets.clone().sockets().len() as u64;
-    if count > 0
-        && let Err(error) = sockets.emit(event, data).await
-    {
+    let matched = sockets.clone().sockets();
+    let count = matched.len() as u64;
+    if count == 0 {
+        return 0;
+    }
+    let plain = match offset {
+        None => sockets,
+        Some(offset) => {
+            // Recovering sockets get the offset too, one by one, in order.
+            for socket in &matched {
+                if let Some(recoverable) = socket.extensions.get::<Recoverable>() {
+                    recoverable.deliver(socket, offset, event, data);
+                }
+            }
+            sockets.except(RECOVERY_ROOM)
+        }
+    };
+    if let Err(error) = plain.emit(event, data).await {
         // A socket that closed or overflows; the others got it.
         tracing::debug!(%error, %event, "delivery to some sockets failed");
     }
@@ -184,6 +214,7 @@ mod tests {
                 data: RawValue::from_string(r#"{"from":"gonzalo","text":"hi"}"#.into())
                     .expect("json"),
             },
+            offset: None,
         };
         let wire = serde_json::to_string(&envelope).expect("serializes");
         assert_eq!(
@@ -198,6 +229,7 @@ mod tests {
                 sid: "s".into(),
                 until: 7,
             },
+            offset: None,
         };
         assert_eq!(
             serde_json::to_string(&revoke).expect("serializes"),

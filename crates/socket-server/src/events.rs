@@ -43,12 +43,19 @@ async fn on_connect(
     socket.on("join", crate::rooms::join);
     socket.on("leave", crate::rooms::leave);
     socket.on_disconnect(forget);
+    // A recovered socket: its rooms and what it missed, before live events.
+    crate::resume::on_connected(&state, &socket).await;
 }
 
 /// A socket is gone: its deadline, its place among its user's sockets, its
 /// presence.
-async fn forget(socket: SocketRef, State(state): State<Arc<AppState>>) {
+async fn forget(
+    socket: SocketRef,
+    State(state): State<Arc<AppState>>,
+    reason: socketioxide::socket::DisconnectReason,
+) {
     state.expiry.cancel(socket.id);
+    crate::resume::on_disconnect(&state, &socket, reason).await;
     if let Some(identity) = socket.extensions.get::<Identity>() {
         state.backplane.left(&identity.username);
     }
@@ -108,5 +115,10 @@ async fn reauth(
             json!({ "ok": false, "error": error.to_string() })
         }
     };
+    let refreshed = reply["ok"] == true;
     let _ = ack.send(&reply);
+    if refreshed {
+        // Its session, rooms and lifetime as they are now.
+        crate::resume::save(&state, &socket).await;
+    }
 }

@@ -12,11 +12,14 @@ mod http;
 mod identity;
 mod keys;
 mod limits;
+mod membership;
 mod metrics;
 mod node;
 mod origins;
 mod presence;
+mod recovery;
 mod relay;
+mod resume;
 mod revocations;
 mod rooms;
 mod serve;
@@ -112,7 +115,7 @@ impl Application {
             backplane: backplane.clone(),
             max_rooms_per_socket: usize::try_from(settings.socket.max_rooms_per_socket)
                 .unwrap_or(usize::MAX),
-            membership: rooms::Membership::default(),
+            membership: membership::Membership::default(),
             webhooks: webhooks.as_ref().map(webhooks::Webhooks::metrics),
         });
         let (layer, io) = configure(SocketIo::builder(), app.clone()).build_layer();

@@ -30,6 +30,8 @@ pub(crate) struct Metrics {
     pub(crate) api_replays: AtomicU64,
     /// Refused API requests, by reason (a fixed, small set of static labels).
     api_refused: Mutex<BTreeMap<&'static str, u64>>,
+    /// Handshakes of recovering sockets, by outcome.
+    recoveries: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -43,6 +45,15 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *refused.entry(reason).or_default() += 1;
+    }
+
+    /// A recovering socket's handshake: `new`, `recovered` or `not recovered`.
+    pub(crate) fn recovery(&self, outcome: &'static str) {
+        let mut recoveries = self
+            .recoveries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *recoveries.entry(outcome).or_default() += 1;
     }
 
     pub(crate) fn api_refused(&self, reason: &'static str) {
@@ -168,6 +179,26 @@ impl Metrics {
             &[],
             get(&self.joins_refused),
         );
+        family(
+            &mut out,
+            "authbridge_recoveries_total",
+            "counter",
+            "Handshakes of sockets that opted in to recovery, by outcome.",
+        );
+        let recoveries = self
+            .recoveries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for outcome in ["new", "recovered", "not recovered"] {
+            let count = recoveries.get(outcome).copied().unwrap_or(0);
+            sample(
+                &mut out,
+                "authbridge_recoveries_total",
+                &[("outcome", outcome)],
+                count,
+            );
+        }
         self.render_api(&mut out);
         out
     }

@@ -19,7 +19,7 @@ impl Node {
     pub(crate) async fn carry_out(&self, envelope: &Envelope) -> Outcome {
         let sockets = match &envelope.action {
             Action::Emit { event, data } => {
-                bus::emit_locally(&self.io, &envelope.to, event, data).await
+                bus::emit_locally(&self.io, &envelope.to, event, data, envelope.offset).await
             }
             Action::End { reason } => bus::end_locally(&self.io, &envelope.to, reason).await,
             Action::Revoke { sid, until } => self.revoker.revoke_locally(sid, *until).await,

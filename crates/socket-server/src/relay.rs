@@ -58,7 +58,7 @@ pub(crate) async fn run(
         let (to, data) = match room {
             None => (Audience::Everyone, json!({ "from": &*from, "text": text })),
             Some(name) => (
-                Audience::Rooms(vec![crate::rooms::room(&name)]),
+                Audience::Rooms(vec![crate::targets::room(&name)]),
                 json!({ "from": &*from, "room": name, "text": text }),
             ),
         };
@@ -71,6 +71,7 @@ pub(crate) async fn run(
                 event: "message".to_owned(),
                 data,
             },
+            offset: None,
         };
         match backplane.broadcast(&node, &envelope).await {
             Reach::Everywhere => crate::metrics::bump(&metrics.messages_relayed),
@@ -151,7 +152,7 @@ impl FromMessageParts<LocalAdapter> for Queued {
                 let joined = socket
                     .rooms()
                     .iter()
-                    .any(|joined| joined.strip_prefix(crate::rooms::ROOM_PREFIX) == Some(&room));
+                    .any(|joined| joined.strip_prefix(crate::targets::ROOM_PREFIX) == Some(&room));
                 if !joined {
                     return Err(NotRelayed::NotInRoom);
                 }

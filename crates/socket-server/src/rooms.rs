@@ -4,56 +4,18 @@
 //! narrower token (`reauth`) no longer allows. The server decides with the
 //! token alone — the application decided who may join what when it issued it.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use serde_json::json;
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 
 use crate::identity::Identity;
 use crate::state::AppState;
-
-/// The prefix of the rooms sockets join by name (the others are `user:` and
-/// `session:`, joined by who the socket is).
-pub(crate) const ROOM_PREFIX: &str = "room:";
+use crate::targets::{allowed, joined, room, valid_name};
 
 /// What a refused `join` (or `leave`) is told.
 const FORBIDDEN: &str = "forbidden";
 const TOO_MANY: &str = "too many rooms";
-
-/// The room `name` names.
-pub(crate) fn room(name: &str) -> String {
-    format!("{ROOM_PREFIX}{name}")
-}
-
-/// A name a socket may ask for: 1 to 100 characters, no control character,
-/// and never one of the rooms sockets are in by who they are.
-pub(crate) fn valid_name(name: &str) -> bool {
-    let chars = name.chars().count();
-    (1..=claims::MAX_ROOM_NAME_CHARS).contains(&chars)
-        && !name.chars().any(char::is_control)
-        && !name.starts_with("user:")
-        && !name.starts_with("session:")
-}
-
-/// Whether `patterns` allow room `name`: one is the name itself, or a prefix
-/// of it followed by `*` (`org:7:*` allows `org:7:x`, not `org:70`).
-pub(crate) fn allowed(patterns: &[Box<str>], name: &str) -> bool {
-    patterns
-        .iter()
-        .any(|pattern| match pattern.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => **pattern == *name,
-        })
-}
-
-/// The room names a socket has joined (its `room:` rooms, prefix off).
-pub(crate) fn joined(socket: &SocketRef) -> Vec<String> {
-    socket
-        .rooms()
-        .into_iter()
-        .filter_map(|room| room.strip_prefix(ROOM_PREFIX).map(str::to_owned))
-        .collect()
-}
 
 /// `{"room": NAME}`, the one argument of `join` and `leave`.
 fn name_of<'a>(payload: Result<&'a serde_json::Value, &impl std::fmt::Debug>) -> Option<&'a str> {
@@ -62,27 +24,6 @@ fn name_of<'a>(payload: Result<&'a serde_json::Value, &impl std::fmt::Debug>) ->
         .get("room")?
         .as_str()
         .filter(|name| valid_name(name))
-}
-
-/// Held while a socket's rooms are counted and changed, so that joins of one
-/// socket arriving together (each handler is a task) cannot both take the
-/// last place. Striped by socket: no state per socket.
-#[derive(Debug)]
-pub(crate) struct Membership(Box<[Mutex<()>]>);
-
-impl Default for Membership {
-    fn default() -> Self {
-        Self((0..64).map(|_| Mutex::new(())).collect())
-    }
-}
-
-impl Membership {
-    fn lock(&self, socket: &SocketRef) -> MutexGuard<'_, ()> {
-        // A socket id is random base64: its last character picks a stripe.
-        let last = socket.id.as_str().bytes().last().unwrap_or_default();
-        let stripe = &self.0[usize::from(last) % self.0.len()];
-        stripe.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 /// `join {"room": NAME}` with an ack.
@@ -113,12 +54,17 @@ pub(crate) async fn join(
         tracing::debug!(sid = %socket.id, error, "join refused");
     }
     let _ = ack.send(&reply(answer));
+    if answer.is_ok() {
+        // A recovering socket's session names its rooms.
+        crate::resume::save(&state, &socket).await;
+    }
 }
 
 /// `leave {"room": NAME}` with an ack: `{"ok": true}` for any name (one no
 /// socket can be in leaves nothing, and never a `user:` or `session:` room).
 pub(crate) async fn leave(
     socket: SocketRef,
+    State(state): State<Arc<AppState>>,
     TryData(payload): TryData<serde_json::Value>,
     ack: AckSender,
 ) {
@@ -136,6 +82,9 @@ pub(crate) async fn leave(
         None => Err(FORBIDDEN),
     };
     let _ = ack.send(&reply(answer));
+    if answer.is_ok() {
+        crate::resume::save(&state, &socket).await;
+    }
 }
 
 /// After a successful `reauth`: the rooms the fresh token no longer allows

@@ -6,10 +6,10 @@ use crate::backplane::Backplane;
 use crate::expiry::ExpiryScheduler;
 use crate::keys::KeyRing;
 use crate::limits::ConnectionLimits;
+use crate::membership::Membership;
 use crate::metrics::Metrics;
 use crate::relay::RelayQueue;
 use crate::revocations::RevocationList;
-use crate::rooms::Membership;
 use crate::webhooks::WebhookMetrics;
 
 /// What every handler shares (the socket handlers get it as socketioxide

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use socketioxide::extract::SocketRef;
+
 /// The longest name after a target's prefix, in bytes.
 pub(crate) const MAX_TARGET_NAME_BYTES: usize = 256;
 /// The longest room name, in characters (the contract's `room:NAME`).
@@ -102,6 +104,45 @@ impl Target {
             Self::Everyone => None,
         }
     }
+}
+
+/// The prefix of the rooms sockets join by name (the others are `user:` and
+/// `session:`, joined by who the socket is).
+pub(crate) const ROOM_PREFIX: &str = "room:";
+
+/// The room `name` names.
+pub(crate) fn room(name: &str) -> String {
+    format!("{ROOM_PREFIX}{name}")
+}
+
+/// A name a socket may ask for: 1 to 100 characters, no control character,
+/// and never one of the rooms sockets are in by who they are.
+pub(crate) fn valid_name(name: &str) -> bool {
+    let chars = name.chars().count();
+    (1..=claims::MAX_ROOM_NAME_CHARS).contains(&chars)
+        && !name.chars().any(char::is_control)
+        && !name.starts_with("user:")
+        && !name.starts_with("session:")
+}
+
+/// Whether `patterns` allow room `name`: one is the name itself, or a prefix
+/// of it followed by `*` (`org:7:*` allows `org:7:x`, not `org:70`).
+pub(crate) fn allowed(patterns: &[Box<str>], name: &str) -> bool {
+    patterns
+        .iter()
+        .any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => **pattern == *name,
+        })
+}
+
+/// The room names a socket has joined (its `room:` rooms, prefix off).
+pub(crate) fn joined(socket: &SocketRef) -> Vec<String> {
+    socket
+        .rooms()
+        .into_iter()
+        .filter_map(|room| room.strip_prefix(ROOM_PREFIX).map(str::to_owned))
+        .collect()
 }
 
 #[cfg(test)]

@@ -169,9 +169,17 @@ impl<A: Adapter> Namespace<A> {
 
         let protocol = esocket.protocol.into();
         let payload = ConnectPacket { sid: socket.id };
-        let payload = match protocol {
-            ProtocolVersion::V5 => Some(self.parser.encode_default(&payload).unwrap()),
-            ProtocolVersion::V4 => None,
+        // authbridge patch: a middleware may set the answer (vendor/README.md).
+        #[cfg(feature = "extensions")]
+        let answer = socket.extensions.get::<crate::socket::ConnectAnswer>();
+        #[cfg(not(feature = "extensions"))]
+        let answer: Option<ConnectPacket> = None;
+        let payload = match (protocol, answer) {
+            (ProtocolVersion::V5, Some(answer)) => {
+                Some(self.parser.encode_default(&answer).unwrap())
+            }
+            (ProtocolVersion::V5, None) => Some(self.parser.encode_default(&payload).unwrap()),
+            (ProtocolVersion::V4, _) => None,
         };
         if let Err(_e) = socket.send(Packet::connect(self.path.clone(), payload)) {
             #[cfg(feature = "tracing")]

@@ -281,6 +281,22 @@ impl From<BroadcastError> for RemoteActionError {
 /// The minimal number of pending acks before looking for the abandoned ones.
 const ACK_SWEEP_MIN: usize = 64;
 
+/// What the server answers a protocol v5 `CONNECT` with, when a connect
+/// middleware puts one in the socket's extensions: another public `sid` (the
+/// socket's own id otherwise) and a private session id `pid`, as socket.io 4.6+
+/// servers answer for connection state recovery.
+///
+/// (authbridge patch: see vendor/README.md.)
+#[cfg(feature = "extensions")]
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectAnswer {
+    /// The id the client knows the socket by.
+    pub sid: String,
+    /// The private session id, when recovery is on for this socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+}
+
 /// A Socket represents a client connected to a namespace.
 /// It is used to send and receive messages from the client, join and leave rooms, etc.
 /// The socket struct itself should not be used directly, but through a [`SocketRef`](crate::extract::SocketRef).

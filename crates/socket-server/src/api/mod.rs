@@ -225,6 +225,7 @@ async fn publish(
             event: publish.event,
             data: publish.data,
         },
+        offset: None,
     };
     let sockets = match api.app.backplane.publish(&api.node, &envelope).await {
         Ok(outcome) => outcome.sockets,
@@ -262,6 +263,7 @@ async fn revoke(
     let envelope = Envelope {
         to: Audience::Rooms(vec![session_room(&sid)]),
         action: Action::Revoke { sid, until },
+        offset: None,
     };
     let sockets = api
         .app
@@ -288,6 +290,7 @@ async fn disconnect(
         action: Action::End {
             reason: "disconnected by the server".to_owned(),
         },
+        offset: None,
     };
     let sockets = api
         .app
@@ -337,8 +340,9 @@ async fn presence_of(
     // One question to each node (not one per socket): who its sockets in
     // the room are.
     let envelope = Envelope {
-        to: Audience::Rooms(vec![crate::rooms::room(room)]),
+        to: Audience::Rooms(vec![crate::targets::room(room)]),
         action: Action::Survey,
+        offset: None,
     };
     let mut outcome = api
         .app

@@ -17,20 +17,23 @@
 //! set-up, the metrics the mode adds.
 
 mod local;
+mod local_history;
 mod local_webhooks;
 mod outcomes;
 mod presence;
 mod pubsub;
 mod redis;
+mod redis_history;
 
 use std::sync::Arc;
 
 use secrecy::ExposeSecret as _;
 use settings::{ConfigError, Settings};
 
-use crate::bus::{Envelope, Outcome, Reach};
+use crate::bus::{Action, Envelope, Outcome, Reach};
 use crate::node::Node;
 use crate::presence::{Presence, PresenceEvent, Summary, Transition};
+use crate::recovery::{Missed, RecoveryConfig, Session};
 
 pub(crate) use outcomes::{Claim, ClaimError, Unavailable};
 
@@ -40,6 +43,8 @@ pub(crate) struct Backplane {
     /// This node's users and sockets (in the scaled mode, its share).
     presence: Arc<Presence>,
     mode: Mode,
+    /// `socket.recovery_secs` and its bound, when recovery is on.
+    recovery: Option<RecoveryConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +53,8 @@ enum Mode {
         stores: Arc<local::LocalStores>,
         /// With webhooks: this process's presence events.
         webhooks: Option<Arc<local_webhooks::LocalWebhooks>>,
+        /// With recovery: the history and the sessions.
+        history: Option<Arc<local_history::LocalHistory>>,
     },
     Redis(Arc<redis::RedisBackplane>),
 }
@@ -63,19 +70,31 @@ impl Backplane {
             .url
             .as_ref()
             .map(|_| std::time::Duration::from_secs(settings.webhooks.offline_grace_secs));
+        let recovery = RecoveryConfig::from_settings(settings);
         let mode = match &settings.redis.url {
             None => Mode::Local {
                 stores: Arc::default(),
                 webhooks: grace.map(|grace| Arc::new(local_webhooks::LocalWebhooks::new(grace))),
+                history: recovery.map(|config| Arc::new(local_history::LocalHistory::new(config))),
             },
             Some(url) => {
                 let host = settings.redis.display_host().unwrap_or_default();
-                let redis = redis::RedisBackplane::new(url.expose_secret(), host, &presence, grace)
-                    .map_err(|error| ConfigError::invalid("redis.url", error.to_string()))?;
+                let redis = redis::RedisBackplane::new(
+                    url.expose_secret(),
+                    host,
+                    &presence,
+                    grace,
+                    recovery,
+                )
+                .map_err(|error| ConfigError::invalid("redis.url", error.to_string()))?;
                 Mode::Redis(Arc::new(redis))
             }
         };
-        Ok(Self { presence, mode })
+        Ok(Self {
+            presence,
+            mode,
+            recovery,
+        })
     }
 
     /// Starts what the mode runs in the background: in the scaled mode, the
@@ -189,8 +208,8 @@ impl Backplane {
     /// the others cannot be reached, on this one alone.
     pub(crate) async fn broadcast(&self, node: &Node, envelope: &Envelope) -> Reach {
         match &self.mode {
-            Mode::Local { .. } => {
-                node.carry_out(envelope).await;
+            Mode::Local { history, .. } => {
+                carry_out_kept(node, envelope, history.as_deref()).await;
                 Reach::Everywhere
             }
             Mode::Redis(redis) => {
@@ -213,8 +232,90 @@ impl Backplane {
         envelope: &Envelope,
     ) -> Result<Outcome, Unavailable> {
         match &self.mode {
-            Mode::Local { .. } => Ok(node.carry_out(envelope).await),
+            Mode::Local { history, .. } => {
+                Ok(carry_out_kept(node, envelope, history.as_deref()).await)
+            }
             Mode::Redis(redis) => redis.publish(envelope, true).await,
+        }
+    }
+
+    /// `socket.recovery_secs` and its bound, when recovery is on.
+    pub(crate) fn recovery(&self) -> Option<RecoveryConfig> {
+        self.recovery
+    }
+
+    /// The newest offset of the history (where a new recovering socket starts).
+    pub(crate) async fn current_offset(&self) -> Result<u64, Unavailable> {
+        match &self.mode {
+            Mode::Local {
+                history: Some(history),
+                ..
+            } => Ok(history.current().await),
+            Mode::Local { history: None, .. } => Ok(0),
+            Mode::Redis(redis) => redis.current_offset().await,
+        }
+    }
+
+    /// What `targets` were sent after `after`, in order, once each; `None`
+    /// when the history no longer holds all of it.
+    pub(crate) async fn missed(
+        &self,
+        targets: &[String],
+        after: u64,
+    ) -> Result<Option<Vec<Missed>>, Unavailable> {
+        match &self.mode {
+            Mode::Local {
+                history: Some(history),
+                ..
+            } => Ok(history.missed(targets, after).await),
+            Mode::Local { history: None, .. } => Ok(None),
+            Mode::Redis(redis) => redis.missed(targets, after).await,
+        }
+    }
+
+    /// Keeps a recovering socket's session for `ttl`.
+    pub(crate) async fn save_session(&self, session: &Session, ttl: std::time::Duration) {
+        let saved = match &self.mode {
+            Mode::Local {
+                history: Some(history),
+                ..
+            } => {
+                history.save(session.clone(), ttl);
+                Ok(())
+            }
+            Mode::Local { history: None, .. } => Ok(()),
+            Mode::Redis(redis) => redis.save_session(session, ttl).await,
+        };
+        if saved.is_err() {
+            tracing::debug!("a recovery session could not be kept (Redis unavailable)");
+        }
+    }
+
+    /// The session of `pid`, taken (once) if it is `user`'s.
+    pub(crate) async fn take_session(
+        &self,
+        pid: &str,
+        user: &str,
+    ) -> Result<Option<Session>, Unavailable> {
+        match &self.mode {
+            Mode::Local {
+                history: Some(history),
+                ..
+            } => Ok(history.take(pid, user)),
+            Mode::Local { history: None, .. } => Ok(None),
+            Mode::Redis(redis) => redis.take_session(pid, user).await,
+        }
+    }
+
+    /// Forgets the session of `pid` (its socket was ended on purpose).
+    pub(crate) async fn forget_session(&self, pid: &str) {
+        match &self.mode {
+            Mode::Local {
+                history: Some(history),
+                ..
+            } => history.forget(pid),
+            Mode::Local { history: None, .. } => {}
+            Mode::Redis(redis) => redis.forget_session(pid).await,
         }
     }
 
@@ -302,4 +403,27 @@ impl Backplane {
             redis.release_sender().await;
         }
     }
+}
+
+/// Carries `envelope` out on this node (the whole cluster, in the embedded
+/// mode); with recovery, an emit first gets its offset and enters the
+/// history, under the lock that keeps offsets in the order they are emitted.
+async fn carry_out_kept(
+    node: &Node,
+    envelope: &Envelope,
+    history: Option<&local_history::LocalHistory>,
+) -> Outcome {
+    let (Some(history), Action::Emit { event, data }) = (history, &envelope.action) else {
+        return node.carry_out(envelope).await;
+    };
+    let mut kept = history.history.lock().await;
+    let offset = kept.record(
+        history.config(),
+        &envelope.to.history_targets(),
+        event,
+        data,
+    );
+    let mut envelope = envelope.clone();
+    envelope.offset = Some(offset);
+    node.carry_out(&envelope).await
 }

@@ -69,6 +69,10 @@ const CHANNEL_BUFFER: usize = 16 * 1024;
 /// publisher wants the count, the publication's number on that node.
 #[derive(Debug, Serialize, Deserialize)]
 struct Published {
+    /// With recovery, an emit's offset (written first, by the script that
+    /// gives it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
     node: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     count: Option<u64>,
@@ -124,6 +128,8 @@ pub(crate) struct RedisBackplane {
     up: AtomicBool,
     /// This node's presence changes, until the sync task takes them.
     feed: Mutex<Option<mpsc::UnboundedReceiver<crate::presence::Change>>>,
+    /// With recovery: the history of emitted events.
+    history: Option<super::redis_history::RedisHistory>,
     /// Whether this node holds the sender's lease (with webhooks).
     sending: AtomicBool,
     /// Whether the sender found no event left on its last look.
@@ -140,6 +146,7 @@ impl RedisBackplane {
         host: String,
         presence: &Presence,
         grace: Option<Duration>,
+        recovery: Option<crate::recovery::RecoveryConfig>,
     ) -> redis::RedisResult<Self> {
         let node = uuid::Uuid::new_v4().simple().to_string();
         Ok(Self {
@@ -157,6 +164,7 @@ impl RedisBackplane {
             ready: watch::channel(false).0,
             up: AtomicBool::new(false),
             feed: Mutex::new(Some(presence.feed())),
+            history: recovery.map(super::redis_history::RedisHistory::new),
             sending: AtomicBool::new(false),
             sent_all: AtomicBool::new(false),
             pending: AtomicU64::new(0),
@@ -353,6 +361,7 @@ impl RedisBackplane {
     ) -> Result<Outcome, Unavailable> {
         let count = counted.then(|| self.next_count.fetch_add(1, Ordering::Relaxed));
         let published = Published {
+            offset: None,
             node: self.node.clone(),
             count,
             envelope: envelope.clone(),
@@ -376,12 +385,12 @@ impl RedisBackplane {
             );
             answered
         });
-        let mut sent = self.pubsub.publish(EVENTS_CHANNEL, &payload).await;
+        let mut sent = self.send(envelope, &payload).await;
         // Redis answered the last probe, yet this publish failed: the
         // connection had just been lost and is being made again (a Redis
         // restart). Once more, before giving up.
         if sent.is_err() && self.is_up() {
-            sent = self.pubsub.publish(EVENTS_CHANNEL, &payload).await;
+            sent = self.send(envelope, &payload).await;
         }
         let receivers = match sent {
             Ok(receivers) => receivers,
@@ -405,6 +414,72 @@ impl RedisBackplane {
         let _ = tokio::time::timeout(COUNT_WAIT, answered).await;
         let tally = lock(&self.tallies).remove(&count).unwrap_or_default();
         Ok(tally.outcome)
+    }
+
+    /// Publishes `payload` on the event channel; with recovery, an emit gets
+    /// its offset and enters the history in the same step. Returns how many
+    /// nodes got it.
+    async fn send(&self, envelope: &Envelope, payload: &[u8]) -> redis::RedisResult<u64> {
+        match (&self.history, &envelope.action) {
+            (Some(history), Action::Emit { event, data }) => {
+                // The payload without its `{`: the script writes the offset first.
+                let rest =
+                    std::str::from_utf8(payload.get(1..).unwrap_or_default()).unwrap_or_default();
+                let (_, receivers) = history
+                    .record_and_publish(
+                        &mut self.pubsub.connection(),
+                        EVENTS_CHANNEL,
+                        rest,
+                        &envelope.to.history_targets(),
+                        event,
+                        data,
+                    )
+                    .await?;
+                Ok(receivers)
+            }
+            _ => self.pubsub.publish(EVENTS_CHANNEL, payload).await,
+        }
+    }
+
+    pub(super) async fn current_offset(&self) -> Result<u64, Unavailable> {
+        super::redis_history::RedisHistory::current(&mut self.pubsub.connection())
+            .await
+            .map_err(|_| Unavailable)
+    }
+
+    pub(super) async fn missed(
+        &self,
+        targets: &[String],
+        after: u64,
+    ) -> Result<Option<Vec<crate::recovery::Missed>>, Unavailable> {
+        super::redis_history::RedisHistory::missed(&mut self.pubsub.connection(), targets, after)
+            .await
+            .map_err(|_| Unavailable)
+    }
+
+    pub(super) async fn save_session(
+        &self,
+        session: &crate::recovery::Session,
+        ttl: Duration,
+    ) -> Result<(), Unavailable> {
+        super::redis_history::RedisHistory::save(&mut self.pubsub.connection(), session, ttl)
+            .await
+            .map_err(|_| Unavailable)
+    }
+
+    pub(super) async fn take_session(
+        &self,
+        pid: &str,
+        user: &str,
+    ) -> Result<Option<crate::recovery::Session>, Unavailable> {
+        super::redis_history::RedisHistory::take(&mut self.pubsub.connection(), pid, user)
+            .await
+            .map_err(|_| Unavailable)
+    }
+
+    pub(super) async fn forget_session(&self, pid: &str) {
+        let _ =
+            super::redis_history::RedisHistory::forget(&mut self.pubsub.connection(), pid).await;
     }
 
     pub(super) async fn presence_summary(&self) -> Result<Summary, Unavailable> {
@@ -579,7 +654,9 @@ impl RedisBackplane {
                     continue;
                 }
             };
-            let outcome = node.carry_out(&published.envelope).await;
+            let mut envelope = published.envelope;
+            envelope.offset = published.offset;
+            let outcome = node.carry_out(&envelope).await;
             let Some(count) = published.count else {
                 continue;
             };

@@ -1,0 +1,232 @@
+//! Recovery in the embedded mode: the history of events per target and the
+//! sessions of disconnected sockets, in memory. Offsets are given in the
+//! order events are emitted (under one lock), so a socket sees them rising.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::time::Instant;
+
+use crate::recovery::{Missed, RecoveryConfig, Session};
+
+#[derive(Debug)]
+pub(super) struct LocalHistory {
+    config: RecoveryConfig,
+    /// Held while an event is given its offset and emitted.
+    pub(super) history: tokio::sync::Mutex<History>,
+    sessions: Mutex<HashMap<String, (Session, Instant)>>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct History {
+    last: u64,
+    targets: HashMap<String, Target>,
+    swept: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct Target {
+    entries: VecDeque<(Instant, Arc<Missed>)>,
+    /// The newest offset dropped to keep the count: a client from before it
+    /// cannot be given everything.
+    trimmed: u64,
+}
+
+impl LocalHistory {
+    pub(super) fn new(config: RecoveryConfig) -> Self {
+        Self {
+            config,
+            history: tokio::sync::Mutex::default(),
+            sessions: Mutex::default(),
+        }
+    }
+
+    /// The newest offset given.
+    pub(super) async fn current(&self) -> u64 {
+        self.history.lock().await.last
+    }
+
+    pub(super) async fn missed(&self, targets: &[String], after: u64) -> Option<Vec<Missed>> {
+        let history = self.history.lock().await;
+        let mut missed = BTreeMap::new();
+        for name in targets {
+            let Some(target) = history.targets.get(name) else {
+                continue;
+            };
+            if target.trimmed > after {
+                return None;
+            }
+            for (_, entry) in target.entries.iter().rev() {
+                if entry.offset <= after {
+                    break;
+                }
+                missed.insert(entry.offset, Missed::clone(entry));
+            }
+        }
+        Some(missed.into_values().collect())
+    }
+
+    pub(super) fn save(&self, session: Session, ttl: std::time::Duration) {
+        let now = Instant::now();
+        let mut sessions = self.sessions();
+        sessions.retain(|_, (_, until)| *until > now);
+        sessions.insert(session.pid.clone(), (session, now + ttl));
+    }
+
+    /// The session of `pid` if it is `user`'s and still kept (then taken);
+    /// another user's stays where it is.
+    pub(super) fn take(&self, pid: &str, user: &str) -> Option<Session> {
+        let mut sessions = self.sessions();
+        let (session, until) = sessions.get(pid)?;
+        if session.user != user || *until <= Instant::now() {
+            return None;
+        }
+        sessions.remove(pid).map(|(session, _)| session)
+    }
+
+    pub(super) fn forget(&self, pid: &str) {
+        self.sessions().remove(pid);
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, (Session, Instant)>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl History {
+    /// Gives the next offset to an event for `targets` and keeps it.
+    pub(super) fn record(
+        &mut self,
+        config: &RecoveryConfig,
+        targets: &[String],
+        event: &str,
+        data: &serde_json::value::RawValue,
+    ) -> u64 {
+        self.last += 1;
+        let now = Instant::now();
+        let entry = Arc::new(Missed {
+            offset: self.last,
+            event: event.to_owned(),
+            data: data.to_owned(),
+        });
+        for name in targets {
+            let target = self.targets.entry(name.clone()).or_default();
+            target.entries.push_back((now, entry.clone()));
+            while target.entries.len() > config.max_events {
+                if let Some((_, dropped)) = target.entries.pop_front() {
+                    target.trimmed = dropped.offset;
+                }
+            }
+        }
+        self.sweep(config, now);
+        self.last
+    }
+
+    /// At most once a second: entries older than the window go (no client
+    /// that may still come back missed them), and targets left empty.
+    fn sweep(&mut self, config: &RecoveryConfig, now: Instant) {
+        if self
+            .swept
+            .is_some_and(|swept| now.duration_since(swept) < std::time::Duration::from_secs(1))
+        {
+            return;
+        }
+        self.swept = Some(now);
+        self.targets.retain(|_, target| {
+            while target
+                .entries
+                .front()
+                .is_some_and(|(at, _)| now.duration_since(*at) > config.window)
+            {
+                target.entries.pop_front();
+            }
+            !target.entries.is_empty() || target.trimmed > 0
+        });
+    }
+}
+
+impl LocalHistory {
+    pub(super) fn config(&self) -> &RecoveryConfig {
+        &self.config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::value::RawValue;
+
+    use super::*;
+
+    fn data() -> Box<RawValue> {
+        RawValue::from_string("1".into()).expect("json")
+    }
+
+    #[tokio::test]
+    async fn what_was_missed_comes_back_in_order_once_and_a_trimmed_history_says_so() {
+        let config = RecoveryConfig {
+            window: Duration::from_secs(120),
+            max_events: 3,
+        };
+        let history = LocalHistory::new(config);
+        {
+            let mut h = history.history.lock().await;
+            h.record(&config, &["user:a".into(), "room:r".into()], "e1", &data());
+            h.record(&config, &["everyone".into()], "e2", &data());
+            h.record(&config, &["user:b".into()], "e3", &data());
+            h.record(&config, &["room:r".into()], "e4", &data());
+        }
+        let targets = [
+            "everyone".to_owned(),
+            "user:a".to_owned(),
+            "room:r".to_owned(),
+        ];
+        let missed = history.missed(&targets, 0).await.expect("all kept");
+        let events: Vec<_> = missed
+            .iter()
+            .map(|m| (m.offset, m.event.as_str()))
+            .collect();
+        assert_eq!(
+            events,
+            [(1, "e1"), (2, "e2"), (4, "e4")],
+            "once each, in order"
+        );
+        let after_two = history.missed(&targets, 2).await.expect("kept");
+        assert_eq!(after_two.len(), 1);
+        {
+            let mut h = history.history.lock().await;
+            for _ in 0..3 {
+                h.record(&config, &["room:r".into()], "more", &data());
+            }
+        }
+        assert!(
+            history.missed(&targets, 1).await.is_none(),
+            "room:r lost offset 4"
+        );
+        assert!(history.missed(&targets, 4).await.is_some());
+        assert_eq!(history.current().await, 7);
+    }
+
+    #[test]
+    fn a_session_is_taken_once_and_only_in_time() {
+        let history = LocalHistory::new(RecoveryConfig {
+            window: Duration::from_secs(120),
+            max_events: 10,
+        });
+        let session = Session {
+            pid: "p".into(),
+            user: "a".into(),
+            session_id: None,
+            public_sid: "s".into(),
+            rooms: Vec::new(),
+            since: 0,
+        };
+        history.save(session.clone(), Duration::from_secs(60));
+        assert_eq!(history.take("p", "b"), None, "another user's");
+        assert_eq!(history.take("p", "a"), Some(session.clone()), "still there");
+        assert_eq!(history.take("p", "a"), None, "once");
+        history.save(session, Duration::ZERO);
+        assert_eq!(history.take("p", "a"), None, "too late");
+    }
+}

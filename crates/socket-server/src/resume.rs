@@ -1,0 +1,185 @@
+//! Connection state recovery at a socket's connect, changes and disconnect:
+//! a recovering socket gets its `pid` (and, coming back, its old id, rooms
+//! and missed events); its session is kept current for as long as it could
+//! come back. The token always decides first: a `pid` only ever restores the
+//! same user's state, and a revoked login session's `pid` restores nothing.
+
+use std::time::Duration;
+
+use socketioxide::ProtocolVersion;
+use socketioxide::extract::SocketRef;
+use socketioxide::socket::{ConnectAnswer, DisconnectReason};
+
+use crate::identity::Identity;
+use crate::recovery::{Asked, Missed, RECOVERY_ROOM, Recoverable, Session};
+use crate::state::AppState;
+
+/// What a recovered socket gets back once connected (kept in its extensions
+/// until then).
+#[derive(Clone, Debug)]
+struct Resume {
+    rooms: Vec<String>,
+    missed: Vec<Missed>,
+}
+
+/// In the connect middleware, once the token is accepted: a socket that
+/// opted in gets its `pid` in the CONNECT answer; one that comes back in
+/// time with the `pid` of the same user gets its old id too, and what it
+/// missed is fetched.
+pub(crate) async fn on_handshake(
+    state: &AppState,
+    socket: &SocketRef,
+    identity: &Identity,
+    auth: Option<&serde_json::Value>,
+) {
+    let Some(_) = state.backplane.recovery() else {
+        return;
+    };
+    let asked = Asked::of(auth);
+    // Protocol v4 clients have no recovery (their CONNECT has no answer).
+    if !asked.opted_in || socket.protocol() != ProtocolVersion::V5 {
+        return;
+    }
+    let recovered = match &asked.pid {
+        Some(pid) => resume(state, identity, pid, asked.offset).await,
+        None => None,
+    };
+    state.metrics.recovery(match (&asked.pid, &recovered) {
+        (None, _) => "new",
+        (Some(_), Some(_)) => "recovered",
+        (Some(_), None) => "not recovered",
+    });
+    let (pid, public_sid, since) = match &recovered {
+        Some((session, _)) => (
+            session.pid.clone(),
+            session.public_sid.clone(),
+            session.since,
+        ),
+        None => (
+            uuid::Uuid::new_v4().simple().to_string(),
+            socket.id.as_str().to_owned(),
+            state.backplane.current_offset().await.unwrap_or(0),
+        ),
+    };
+    socket.extensions.insert(ConnectAnswer {
+        sid: public_sid.clone(),
+        pid: Some(pid.clone()),
+    });
+    socket.extensions.insert(Recoverable::new(
+        &pid,
+        &public_sid,
+        since,
+        recovered.is_some(),
+    ));
+    if let Some((session, missed)) = recovered {
+        socket.extensions.insert(Resume {
+            rooms: session.rooms,
+            missed,
+        });
+    }
+}
+
+/// The stored session of `pid` when it is this user's, not revoked, and its
+/// history is whole since `offset`; with what the socket missed.
+async fn resume(
+    state: &AppState,
+    identity: &Identity,
+    pid: &str,
+    offset: Option<u64>,
+) -> Option<(Session, Vec<Missed>)> {
+    let mut session = state
+        .backplane
+        .take_session(pid, &identity.username)
+        .await
+        .ok()
+        .flatten()?;
+    if session
+        .session_id
+        .as_deref()
+        .is_some_and(|sid| state.revocations.is_revoked(sid, claims::unix_now()))
+    {
+        return None;
+    }
+    // The rooms the fresh token still allows.
+    session
+        .rooms
+        .retain(|name| crate::targets::allowed(&identity.rooms, name));
+    let after = offset.unwrap_or(session.since);
+    let missed = state
+        .backplane
+        .missed(&session.targets(), after)
+        .await
+        .ok()
+        .flatten()?;
+    Some((session, missed))
+}
+
+/// Once connected: a recovering socket is put where offsets are sent; a
+/// recovered one rejoins its rooms and gets what it missed, before any live
+/// event; its session is kept.
+pub(crate) async fn on_connected(state: &AppState, socket: &SocketRef) {
+    let Some(recoverable) = socket.extensions.get::<Recoverable>() else {
+        return;
+    };
+    socket.join(RECOVERY_ROOM);
+    if let Some(resume) = socket.extensions.remove::<Resume>() {
+        for name in &resume.rooms {
+            socket.join(crate::targets::room(name));
+        }
+        recoverable.replay(socket, resume.missed);
+    }
+    save(state, socket).await;
+}
+
+/// Keeps the session of a recovering socket as it is now (after a join, a
+/// leave, a reauth), for as long as it could come back: until its token
+/// expires, then the recovery window.
+pub(crate) async fn save(state: &AppState, socket: &SocketRef) {
+    let (Some(config), Some(recoverable), Some(identity)) = (
+        state.backplane.recovery(),
+        socket.extensions.get::<Recoverable>(),
+        socket.extensions.get::<Identity>(),
+    ) else {
+        return;
+    };
+    let lives = u64::try_from(identity.expires_at.saturating_sub(claims::unix_now())).unwrap_or(0);
+    let ttl = Duration::from_secs(lives) + config.window;
+    state
+        .backplane
+        .save_session(&session_of(socket, &recoverable, &identity), ttl)
+        .await;
+}
+
+/// At a disconnect: a socket that lost its transport may come back within the
+/// window; one ended on purpose (logout, expiry, the API, the client itself)
+/// may not.
+pub(crate) async fn on_disconnect(state: &AppState, socket: &SocketRef, reason: DisconnectReason) {
+    let (Some(config), Some(recoverable), Some(identity)) = (
+        state.backplane.recovery(),
+        socket.extensions.get::<Recoverable>(),
+        socket.extensions.get::<Identity>(),
+    ) else {
+        return;
+    };
+    match reason {
+        DisconnectReason::TransportClose
+        | DisconnectReason::TransportError
+        | DisconnectReason::HeartbeatTimeout
+        | DisconnectReason::ClosingServer => {
+            let session = session_of(socket, &recoverable, &identity);
+            state.backplane.save_session(&session, config.window).await;
+        }
+        _ => state.backplane.forget_session(&recoverable.pid).await,
+    }
+}
+
+fn session_of(socket: &SocketRef, recoverable: &Recoverable, identity: &Identity) -> Session {
+    Session {
+        pid: recoverable.pid.to_string(),
+        user: identity.username.to_string(),
+        session_id: identity.session_id.as_deref().map(str::to_owned),
+        public_sid: recoverable.public_sid.to_string(),
+        rooms: crate::targets::joined(socket),
+        since: recoverable.since,
+    }
+}
