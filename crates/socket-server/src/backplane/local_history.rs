@@ -20,6 +20,8 @@ pub(super) struct LocalHistory {
 #[derive(Debug, Default)]
 pub(super) struct History {
     last: u64,
+    /// Entries kept, over every target.
+    size: u64,
     targets: HashMap<String, Target>,
     swept: Option<Instant>,
 }
@@ -112,9 +114,11 @@ impl History {
         for name in targets {
             let target = self.targets.entry(name.clone()).or_default();
             target.entries.push_back((now, entry.clone()));
+            self.size += 1;
             while target.entries.len() > config.max_events {
                 if let Some((_, dropped)) = target.entries.pop_front() {
                     target.trimmed = dropped.offset;
+                    self.size -= 1;
                 }
             }
         }
@@ -132,6 +136,7 @@ impl History {
             return;
         }
         self.swept = Some(now);
+        let size = &mut self.size;
         self.targets.retain(|_, target| {
             while target
                 .entries
@@ -139,6 +144,7 @@ impl History {
                 .is_some_and(|(at, _)| now.duration_since(*at) > config.window)
             {
                 target.entries.pop_front();
+                *size -= 1;
             }
             !target.entries.is_empty() || target.trimmed > 0
         });
@@ -148,6 +154,11 @@ impl History {
 impl LocalHistory {
     pub(super) fn config(&self) -> &RecoveryConfig {
         &self.config
+    }
+
+    /// Entries kept, over every target (none while an event is being kept).
+    pub(super) fn size(&self) -> u64 {
+        self.history.try_lock().map_or(0, |history| history.size)
     }
 }
 

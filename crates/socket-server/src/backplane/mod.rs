@@ -380,6 +380,23 @@ impl Backplane {
 
     /// The lines the mode adds to `/metrics`.
     pub(crate) fn render_metrics(&self, out: &mut String) {
+        let history = match &self.mode {
+            Mode::Local {
+                history: Some(history),
+                ..
+            } => Some(history.size()),
+            Mode::Local { history: None, .. } => None,
+            Mode::Redis(redis) => self.recovery.map(|_| redis.history_size()),
+        };
+        if let Some(size) = history {
+            service::metrics::single(
+                out,
+                "authbridge_recovery_history_events",
+                "gauge",
+                "Events kept for connection state recovery, over every target (scaled mode: counted every 10 s).",
+                size,
+            );
+        }
         match &self.mode {
             Mode::Local { .. } => {}
             Mode::Redis(redis) => service::metrics::redis_up(out, redis.is_up()),

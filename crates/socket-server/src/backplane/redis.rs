@@ -128,8 +128,9 @@ pub(crate) struct RedisBackplane {
     up: AtomicBool,
     /// This node's presence changes, until the sync task takes them.
     feed: Mutex<Option<mpsc::UnboundedReceiver<crate::presence::Change>>>,
-    /// With recovery: the history of emitted events.
+    /// With recovery: the history of emitted events, and its size as last seen.
     history: Option<super::redis_history::RedisHistory>,
+    history_size: AtomicU64,
     /// Whether this node holds the sender's lease (with webhooks).
     sending: AtomicBool,
     /// Whether the sender found no event left on its last look.
@@ -165,6 +166,7 @@ impl RedisBackplane {
             up: AtomicBool::new(false),
             feed: Mutex::new(Some(presence.feed())),
             history: recovery.map(super::redis_history::RedisHistory::new),
+            history_size: AtomicU64::new(0),
             sending: AtomicBool::new(false),
             sent_all: AtomicBool::new(false),
             pending: AtomicU64::new(0),
@@ -441,6 +443,11 @@ impl RedisBackplane {
         }
     }
 
+    /// The history's entries as the watch last counted them.
+    pub(super) fn history_size(&self) -> u64 {
+        self.history_size.load(Ordering::Relaxed)
+    }
+
     pub(super) async fn current_offset(&self) -> Result<u64, Unavailable> {
         super::redis_history::RedisHistory::current(&mut self.pubsub.connection())
             .await
@@ -609,11 +616,19 @@ impl RedisBackplane {
         // presence taken back; on the way back, the list and presence again.
         let mut probe = tokio::time::interval(PROBE_EVERY);
         probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks = 0_u32;
         loop {
             probe.tick().await;
             let mut answer = self.presence.heartbeat(&mut conn).await;
             if answer.is_ok() {
                 answer = self.watch_webhooks(&mut conn).await;
+            }
+            ticks = ticks.wrapping_add(1);
+            if answer.is_ok() && self.history.is_some() && ticks.is_multiple_of(10) {
+                // The history's size, for /metrics, every ten seconds.
+                if let Ok(size) = super::redis_history::RedisHistory::size(&mut conn).await {
+                    self.history_size.store(size, Ordering::Relaxed);
+                }
             }
             match answer {
                 Ok(()) if self.is_up() => {}

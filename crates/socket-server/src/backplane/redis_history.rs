@@ -149,6 +149,36 @@ impl RedisHistory {
         Ok(Some(missed.into_values().collect()))
     }
 
+    /// Entries kept, over every target (a scan: for a gauge, now and then).
+    pub(super) async fn size(conn: &mut ConnectionManager) -> redis::RedisResult<u64> {
+        let mut cursor = 0_u64;
+        let mut size = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{STREAM_PREFIX}*"))
+                .arg("TYPE")
+                .arg("stream")
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(conn)
+                .await?;
+            if !keys.is_empty() {
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.cmd("XLEN").arg(key);
+                }
+                let lengths: Vec<u64> = pipe.query_async(conn).await?;
+                size += lengths.iter().sum::<u64>();
+            }
+            if next == 0 {
+                return Ok(size);
+            }
+            cursor = next;
+        }
+    }
+
     pub(super) async fn save(
         conn: &mut ConnectionManager,
         session: &Session,
