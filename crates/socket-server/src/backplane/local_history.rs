@@ -15,6 +15,7 @@ pub(super) struct LocalHistory {
     /// Held while an event is given its offset and emitted.
     pub(super) history: tokio::sync::Mutex<History>,
     sessions: Mutex<HashMap<String, (Session, Instant)>>,
+    last_size: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -40,6 +41,7 @@ impl LocalHistory {
             config,
             history: tokio::sync::Mutex::default(),
             sessions: Mutex::default(),
+            last_size: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -156,9 +158,14 @@ impl LocalHistory {
         &self.config
     }
 
-    /// Entries kept, over every target (none while an event is being kept).
+    /// Entries kept, over every target (while an event is being kept, as
+    /// last counted).
     pub(super) fn size(&self) -> u64 {
-        self.history.try_lock().map_or(0, |history| history.size)
+        if let Ok(history) = self.history.try_lock() {
+            self.last_size
+                .store(history.size, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.last_size.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
