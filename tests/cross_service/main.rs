@@ -10,6 +10,7 @@ mod api_process;
 mod api_refusals;
 mod browser;
 mod byo;
+mod delivery_under_cuts;
 mod helpers;
 mod interop;
 mod keys;
