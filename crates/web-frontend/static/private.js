@@ -21,6 +21,18 @@
 // disconnects: a new socket re-joins them. After an in-band refresh the rooms
 // are confirmed the same way (a narrower token has made the server leave some
 // silently). A refused re-join drops the room from the list, and says so.
+//
+// Connection state recovery: the page opts in (`recovery: true` beside the
+// token), so the server gives its socket a private session id, and an offset
+// as the LAST argument of every event it sends through its API, `message` and
+// room messages; the client keeps the last one. Coming back after a cut
+// transport, within the server's window, the client gets `socket.recovered`:
+// true, the same socket with its rooms, and what it missed, right after the
+// `connect`. Every handler here reads its first argument only (never the
+// offset). The status says "Reconnected — nothing missed" or "Reconnected —
+// some updates may be missing"; the rooms are confirmed either way (a
+// recovered socket is in them already: the re-join is acked and changes
+// nothing; a narrower token's refusal still drops a room).
 (() => {
   'use strict';
 
@@ -37,6 +49,11 @@
     reconnecting: 'Reconnecting…',
     refused: 'Refused',
     disconnected: 'Disconnected',
+  };
+  // The status of a reconnection, from `socket.recovered`.
+  const RECONNECTED = {
+    recovered: 'Reconnected — nothing missed',
+    missing: 'Reconnected — some updates may be missing',
   };
 
   const live = document.getElementById('live');
@@ -80,9 +97,9 @@
     for (const room of joined.values()) room.leave.disabled = !connected;
   }
 
-  function setState(name, detail) {
+  function setState(name, detail, label = LABELS[name]) {
     live.dataset.state = name;
-    state.textContent = detail ? `${LABELS[name]}: ${detail}` : LABELS[name];
+    state.textContent = detail ? `${label}: ${detail}` : label;
     syncControls();
   }
 
@@ -149,7 +166,7 @@
         (token) => {
           tokenProblem = null;
           currentToken = token;
-          cb({ token });
+          cb({ token, recovery: true });
         },
         (error) => {
           // The handshake goes on without a token and is refused; the
@@ -165,12 +182,23 @@
 
   let expiredRetries = 0;
   let expiredByServer = false;
+  let connectedBefore = false;
   socket.on('connect', () => {
     expiredRetries = 0;
     expiredByServer = false;
-    setState('connected');
+    if (connectedBefore) {
+      // What the server said of this socket: recovered (what it missed is
+      // on its way), or new.
+      const recovered = socket.recovered === true;
+      live.dataset.recovered = String(recovered);
+      setState('connected', '', recovered ? RECONNECTED.recovered : RECONNECTED.missing);
+    } else {
+      connectedBefore = true;
+      setState('connected');
+    }
     scheduleRefresh();
-    // A new socket is in no room yet: back into the ones the page was in.
+    // A new socket is in no room yet, a recovered one is in its rooms
+    // already: either way, back into (or confirmed in) the page's rooms.
     confirmRooms();
   });
   socket.on('token_expired', () => {
@@ -187,6 +215,7 @@
   });
   socket.on('disconnect', (reason) => {
     clearTimeout(refreshTimer);
+    delete live.dataset.recovered;
     for (const name of joined.keys()) markRoom(name, 'rejoining');
     if (reason === 'io server disconnect' && expiredByServer) {
       // The token ran out on the live socket: connect again with a fresh one.
@@ -216,7 +245,8 @@
   });
 
   // `{from, text}` for everyone, `{from, room, text}` for a room: shown as
-  // "[team:42] gonzalo: hi", marked as a room message.
+  // "[team:42] gonzalo: hi", marked as a room message. (A recovering socket
+  // gets the offset as a second argument: not read.)
   socket.on('message', (message) => {
     if (!message || typeof message.from !== 'string' || typeof message.text !== 'string') return;
     if (message.room !== undefined && typeof message.room !== 'string') return;
@@ -255,7 +285,7 @@
 
   // A sign-in: "New sign-in to your account — Firefox, 17:03". Any other
   // notice with a `text`: the text (and its time, when it has one). Anything
-  // else is ignored.
+  // else is ignored. (The offset, a second argument: not read.)
   socket.on('notice', (notice) => {
     if (!notice || typeof notice !== 'object' || typeof notice.text !== 'string' || notice.text.trim() === '') return;
     const item = document.createElement('li');
