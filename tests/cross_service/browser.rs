@@ -16,6 +16,9 @@ const API_KEY: &str = "browser-tests-server-api-key-0123456789abcdef";
 /// may join none.
 const THIRD_USER: &str = "carol";
 const THIRD_PASSWORD: &str = "carol's password";
+/// A short recovery window: the suite waits past it to see a reconnection
+/// that cannot recover (every other cut comes back within it).
+const RECOVERY_SECS: u64 = 5;
 
 #[tokio::test]
 async fn the_live_page_works_in_a_real_browser() {
@@ -30,6 +33,7 @@ async fn the_live_page_works_in_a_real_browser() {
     settings.jwt.ttl_secs = TOKEN_TTL_SECS;
     settings.jwt.leeway_secs = 1;
     settings.api.key = Some(secrecy::SecretString::from(API_KEY));
+    settings.socket.recovery_secs = RECOVERY_SECS;
     settings.users.push(settings::UserEntry {
         username: THIRD_USER.into(),
         password_hash: web_frontend::users::hash_password(THIRD_PASSWORD).expect("hash"),
@@ -56,6 +60,7 @@ async fn the_live_page_works_in_a_real_browser() {
         ("TOKEN_EXPIRED", expired_token("gonzalo")),
         ("TOKEN_TTL_SECS", TOKEN_TTL_SECS.to_string()),
         ("API_KEY", API_KEY.to_owned()),
+        ("RECOVERY_SECS", RECOVERY_SECS.to_string()),
         ("CHROMIUM", chromium),
         ("SCREENSHOT_DIR", screenshots.display().to_string()),
     ];

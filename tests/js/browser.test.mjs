@@ -4,7 +4,10 @@
 // answers a refused, an expired and a missing token; the notices it shows
 // (a sign-in elsewhere, anything published through the server API); and its
 // rooms (join, a refusal, room messages, leave, back in after a reconnection,
-// rooms a narrower token no longer allows dropped).
+// rooms a narrower token no longer allows dropped); connection state recovery
+// (what was sent while the transport was cut arrives once after it comes
+// back, "Reconnected — nothing missed"; past the server's window,
+// "Reconnected — some updates may be missing").
 //
 // Inputs (environment):
 //   WEB_URL          the web-frontend, e.g. http://127.0.0.1:41234
@@ -17,6 +20,7 @@
 //   TOKEN_EXPIRED    a token whose only fault is its passed exp
 //   TOKEN_TTL_SECS   the lifetime of the tokens the web-frontend issues (short here)
 //   API_KEY          the socket server's server-API key (both services have it)
+//   RECOVERY_SECS    the socket server's socket.recovery_secs (short here)
 //   CHROMIUM         the browser binary (default /usr/bin/chromium)
 //   SCREENSHOT_DIR   where to write screenshots of the live page (optional)
 import { after, before, test } from 'node:test';
@@ -27,13 +31,13 @@ import { chromium } from 'playwright-core';
 
 const REQUIRED = [
   'WEB_URL', 'SOCKET_URL', 'USER1', 'PASS1', 'USER2', 'PASS2', 'USER3', 'PASS3',
-  'TOKEN_EXPIRED', 'TOKEN_NARROW_ROOMS', 'TOKEN_TTL_SECS', 'API_KEY',
+  'TOKEN_EXPIRED', 'TOKEN_NARROW_ROOMS', 'TOKEN_TTL_SECS', 'API_KEY', 'RECOVERY_SECS',
 ];
 const missing = REQUIRED.filter((name) => !process.env[name]);
 if (missing.length) throw new Error(`browser.test.mjs: missing environment variable(s): ${missing.join(', ')}`);
 const {
   WEB_URL, SOCKET_URL, USER1, PASS1, USER2, PASS2, USER3, PASS3,
-  TOKEN_EXPIRED, TOKEN_NARROW_ROOMS, API_KEY, SCREENSHOT_DIR,
+  TOKEN_EXPIRED, TOKEN_NARROW_ROOMS, API_KEY, RECOVERY_SECS, SCREENSHOT_DIR,
 } = process.env;
 
 const WAIT_MS = 10_000;
@@ -201,12 +205,14 @@ test('every connection asks /getIoConnectionToken for a fresh token, reconnectio
   await expectConnected(page, USER1);
   assert.equal(tokens.fetched, 1);
 
-  // Drop the transport (as a socket-server restart would): the client
-  // reconnects by itself, with a new token.
+  // Drop the transport (as a network change would): the client reconnects
+  // by itself, with a new token, and recovers its socket.
   await page.evaluate(() => window.socket.io.engine.close());
   await page.waitForFunction(() => window.socket.connected === false || document.querySelector('#live').dataset.state !== 'connected');
   await page.locator('#live[data-state="connected"]').waitFor();
   assert.equal(tokens.fetched, 2);
+  assert.equal(await page.locator('#connection-state').textContent(), 'Reconnected — nothing missed');
+  assert.equal(await page.evaluate(() => window.socket.recovered), true);
 });
 
 test('a refused token is shown with the reason', opts, async (t) => {
@@ -422,11 +428,13 @@ async function roomPresence(name) {
 }
 
 // Drops the page's transport (as a network change or a socket-server restart
-// would) and waits for the new socket.
+// would) and waits until the client has reconnected by itself (recovered: the
+// same socket id; otherwise a new socket).
 async function reconnect(page) {
-  const before = await page.evaluate(() => window.socket.id);
-  await page.evaluate(() => window.socket.io.engine.close());
-  await page.waitForFunction((id) => window.socket.connected && window.socket.id !== id, before);
+  await page.evaluate(() => new Promise((resolve) => {
+    window.socket.once('connect', resolve);
+    window.socket.io.engine.close();
+  }));
   await page.locator('#live[data-state="connected"]').waitFor();
 }
 
@@ -509,9 +517,11 @@ test('rooms: join by a click or by name, a refusal, room messages reach members 
   assert.equal(await plainLine.getAttribute('data-room'), null);
   if (SCREENSHOT_DIR) await page.screenshot({ path: join(SCREENSHOT_DIR, 'private-page-rooms.png'), fullPage: true });
 
-  // A new socket: the page joins its rooms again, and room messages reach it.
+  // Back after a cut: the socket recovered (the server restored its rooms),
+  // the page confirms its rooms, and room messages reach it.
   await reconnect(page);
   await waitForJoined(page, ['team:42', 'org:7:sales']);
+  assert.equal(await page.locator('#connection-state').textContent(), 'Reconnected — nothing missed');
   await sendTo(member, 'team:42', 'after the reconnection');
   await waitForLine(page, { room: 'team:42', from: USER3, text: 'after the reconnection' });
   await sendTo(page, 'team:42', 'back in');
@@ -565,4 +575,112 @@ test('rooms a narrower token no longer allows leave the list: a refused re-join,
   assert.equal(await other.evaluate(() => window.socket.id), socketId, 'the same socket: the refresh was in-band');
   assert.equal((await roomPresence('org:7:narrowed')).sockets, 0);
   assert.equal((await roomPresence('team:42')).sockets, 2);
+});
+
+// Connection state recovery.
+
+// Cuts the page's transport and keeps it away (its client's automatic
+// reconnection off) until `comeBack`.
+async function cutAndHold(page) {
+  await page.evaluate(() => {
+    window.socket.io.reconnection(false);
+    window.socket.io.engine.close();
+  });
+  await page.locator('#live[data-state="reconnecting"]').waitFor();
+  assert.equal(await page.evaluate(() => window.socket.connected), false);
+}
+
+// Lets the page's client reconnect (with a fresh token, its pid and its last
+// offset, as it would by itself) and waits for the socket.
+async function comeBack(page) {
+  await page.evaluate(() => new Promise((resolve) => {
+    window.socket.once('connect', resolve);
+    window.socket.io.reconnection(true);
+    window.socket.connect();
+  }));
+  await page.locator('#live[data-state="connected"]').waitFor();
+}
+
+test('recovery: what was sent while the transport was cut arrives once ("Reconnected — nothing missed"); past the window, "some updates may be missing"', opts, async (t) => {
+  const page = await newPage(t);
+  await logIn(page, USER1, PASS1);
+  await expectConnected(page, USER1);
+  await page.getByRole('button', { name: 'Join team:42' }).click();
+  await waitForJoined(page, ['team:42']);
+  const member = await newPage(t);
+  await logIn(member, USER3, PASS3);
+  await expectConnected(member, USER3);
+  await member.getByRole('button', { name: 'Join team:42' }).click();
+  await waitForJoined(member, ['team:42']);
+  const other = await newPage(t);
+  await logIn(other, USER2, PASS2);
+  await expectConnected(other, USER2);
+  const socketId = await page.evaluate(() => window.socket.id);
+  const noticesBefore = (await notices(page)).length;
+  const linesBefore = (await lines(page)).length;
+
+  // The transport cut; meanwhile a notice through the server API, a message
+  // to everyone and a room message, each one seen delivered to the others.
+  await cutAndHold(page);
+  await publish({ to: `user:${USER1}`, event: 'notice', data: { text: 'Published while you were away' } });
+  await sendTo(other, null, 'sent while you were away');
+  await waitForLine(other, { room: null, from: USER2, text: 'sent while you were away' });
+  await sendTo(member, 'team:42', 'for the team, while you were away');
+  await waitForLine(member, { room: 'team:42', from: USER3, text: 'for the team, while you were away' });
+  assert.equal(await page.evaluate(() => window.socket.connected), false, 'still away');
+  assert.equal((await lines(page)).length, linesBefore);
+
+  // Back: the same socket, recovered, what it missed shown once, in order,
+  // before what comes after (a barrier: once it is in, so is all it missed).
+  await comeBack(page);
+  assert.equal(await page.locator('#connection-state').textContent(), 'Reconnected — nothing missed');
+  assert.equal(await page.evaluate(() => window.socket.recovered), true);
+  assert.equal(await page.evaluate(() => window.socket.id), socketId, 'the same socket id');
+  await sendTo(other, null, 'after the recovery');
+  await waitForLine(page, { room: null, from: USER2, text: 'after the recovery' });
+  assert.deepEqual((await lines(page)).slice(linesBefore), [
+    { room: null, from: USER2, text: 'sent while you were away' },
+    { room: 'team:42', from: USER3, text: 'for the team, while you were away' },
+    { room: null, from: USER2, text: 'after the recovery' },
+  ]);
+  assert.deepEqual((await notices(page)).slice(noticesBefore), [{ text: 'Published while you were away', time: null }]);
+  // The room: restored by the server, confirmed by the page, in it once.
+  await waitForJoined(page, ['team:42']);
+  assert.equal((await roomPresence('team:42')).sockets, 2);
+  await sendTo(member, 'team:42', 'to the recovered socket');
+  await waitForLine(page, { room: 'team:42', from: USER3, text: 'to the recovered socket' });
+  assert.equal((await lines(page)).filter((line) => line.text === 'to the recovered socket').length, 1);
+  if (SCREENSHOT_DIR) await page.screenshot({ path: join(SCREENSHOT_DIR, 'private-page-recovered.png'), fullPage: true });
+
+  // Cut again, for longer than the server keeps the session: a new socket,
+  // and the page says that updates may be missing (the notice sent in the
+  // gap is).
+  await cutAndHold(page);
+  await publish({ to: `user:${USER1}`, event: 'notice', data: { text: 'Published past the recovery window' } });
+  await page.waitForTimeout((Number(RECOVERY_SECS) + 1.5) * 1000);
+  const noticesAway = (await notices(page)).length;
+  await comeBack(page);
+  assert.equal(await page.locator('#connection-state').textContent(), 'Reconnected — some updates may be missing');
+  assert.equal(await page.evaluate(() => window.socket.recovered), false);
+  assert.notEqual(await page.evaluate(() => window.socket.id), socketId, 'a new socket');
+  assert.equal(
+    await page.locator('#connection-state').evaluate((node) => getComputedStyle(node).color),
+    'rgb(138, 90, 0)',
+    'the warning colour',
+  );
+  // The new socket is in no room: the page joins its room again.
+  await waitForJoined(page, ['team:42']);
+  await sendTo(member, 'team:42', 'to the new socket');
+  await waitForLine(page, { room: 'team:42', from: USER3, text: 'to the new socket' });
+  assert.equal((await roomPresence('team:42')).sockets, 2);
+  assert.equal((await notices(page)).length, noticesAway, 'the notice sent in the gap is lost, as the page says');
+  if (SCREENSHOT_DIR) await page.screenshot({ path: join(SCREENSHOT_DIR, 'private-page-missing.png'), fullPage: true });
+  // The longer status fits a phone.
+  await page.setViewportSize({ width: 375, height: 740 });
+  assert.equal(await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth), false, 'no horizontal scrolling at 375 px');
+
+  // Cut again, briefly: recovered once more.
+  await reconnect(page);
+  assert.equal(await page.locator('#connection-state').textContent(), 'Reconnected — nothing missed');
+  assert.equal(await page.evaluate(() => window.socket.recovered), true);
 });
