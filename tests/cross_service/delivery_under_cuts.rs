@@ -61,16 +61,28 @@ async fn run_driver(url: &str, publish: &str) -> Value {
     })
 }
 
+/// The report as a failure message: the counts, then each client's evidence
+/// (what it lacks or got twice or out of order, with its timeline) on a line
+/// of its own.
+fn describe(report: &Value) -> String {
+    let mut counts = report.clone();
+    let mut lines = Vec::new();
+    for group in [&mut counts, &mut counts["plain"]] {
+        for evidence in ["losses", "disorder"] {
+            if let Some(Value::Array(items)) = group.get_mut(evidence).map(Value::take) {
+                lines.extend(items.iter().map(|item| format!("{evidence}: {item}")));
+            }
+        }
+    }
+    let counts = serde_json::to_string_pretty(&counts).expect("JSON");
+    format!("{counts}\n{}", lines.join("\n"))
+}
+
 /// Every opted-in client got every event once, in order, recovering at every
 /// reconnection; the plain ones lost some.
 fn check(report: &Value) {
     let publish = report["publish"].as_str().unwrap_or("?");
-    // The report, without the timelines, for every failure message.
-    let mut brief = report.clone();
-    if let Some(plain) = brief.get_mut("plain") {
-        plain["losses"] = Value::Null;
-    }
-    let whole = serde_json::to_string_pretty(report).expect("JSON");
+    let whole = describe(report);
     let u = |field: &str| report[field].as_u64().unwrap_or(u64::MAX);
 
     assert_eq!(u("sent"), 160, "{publish}: all 160 events sent:\n{whole}");
@@ -102,8 +114,16 @@ fn check(report: &Value) {
         "{publish}: every event reached every client (lost: see `losses`):\n{whole}"
     );
     assert_eq!(report["delivered_pct"], 100, "{publish}:\n{whole}");
-    assert_eq!(u("duplicates"), 0, "{publish}: no event twice:\n{whole}");
-    assert_eq!(u("order_violations"), 0, "{publish}: in order:\n{whole}");
+    assert_eq!(
+        u("duplicates"),
+        0,
+        "{publish}: no event twice (see `disorder`):\n{whole}"
+    );
+    assert_eq!(
+        u("order_violations"),
+        0,
+        "{publish}: in order (see `disorder`):\n{whole}"
+    );
     assert_eq!(
         u("recovered"),
         u("reconnects"),
@@ -120,12 +140,11 @@ fn check(report: &Value) {
     );
 
     let plain = &report["plain"];
-    let brief = serde_json::to_string_pretty(&brief).expect("JSON");
-    assert_eq!(plain["clients"], PLAIN, "{publish}:\n{brief}");
+    assert_eq!(plain["clients"], PLAIN, "{publish}:\n{whole}");
     assert!(
         plain["delivered"].as_u64() < plain["expected_deliveries"].as_u64()
             && plain["recovered"] == 0,
-        "{publish}: clients that did not opt in lost events at the cuts (else the cuts cut nothing):\n{brief}"
+        "{publish}: clients that did not opt in lost events at the cuts (else the cuts cut nothing):\n{whole}"
     );
 }
 

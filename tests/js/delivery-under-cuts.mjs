@@ -166,16 +166,22 @@ function proxy(first, log) {
   });
 }
 
-// What one socket counts: every numbered event, in arrival order.
+// What one socket counts: every numbered event, in arrival order (with the
+// offset it came with, when it had one), and each duplicate or out-of-order
+// arrival (its place in that order).
 function counter() {
-  return { got: new Map(), duplicates: 0, outOfOrder: 0, last: 0, arrivals: 0, marker: false };
+  return { got: new Map(), duplicates: 0, outOfOrder: 0, last: 0, arrivals: [], anomalies: [], marker: false };
 }
-function record(c, k) {
-  c.arrivals += 1;
+function record(c, k, offset) {
+  c.arrivals.push(offset === undefined ? [now(), k] : [now(), k, offset]);
   if (c.got.has(k)) {
     c.duplicates += 1;
+    c.anomalies.push({ kind: 'duplicate', k, at: c.arrivals.length - 1 });
   } else {
-    if (k < c.last) c.outOfOrder += 1;
+    if (k < c.last) {
+      c.outOfOrder += 1;
+      c.anomalies.push({ kind: 'out of order', k, after: c.last, at: c.arrivals.length - 1 });
+    }
     c.got.set(k, now());
   }
   c.last = Math.max(c.last, k);
@@ -196,13 +202,13 @@ function parse(event, data) {
 }
 
 function listen(socket, c, onMarker) {
-  const handle = (event) => (data) => {
+  const handle = (event) => (data, ...rest) => {
     const k = parse(event, data);
     if (k === 'end') {
       c.marker = true;
       onMarker?.();
     } else if (k !== undefined) {
-      record(c, k);
+      record(c, k, typeof rest.at(-1) === 'string' ? rest.at(-1) : undefined);
     }
   };
   socket.on('message', handle('message'));
@@ -367,6 +373,23 @@ function summarize(group, sent, sentAt) {
         return b === undefined ? `${sentAt[a]}` : `${sentAt[a]}–${sentAt[b]}`;
       }).join(', '),
       timeline: r.me.log,
+    })),
+    // Evidence for the first clients that got something twice or out of
+    // order: each such arrival with the arrivals around it ([ms, k, offset]),
+    // and the client's timeline.
+    disorder: group.filter((me) => me.c.anomalies.length > 0).slice(0, MAX_LOSSES).map((me) => ({
+      client: me.i,
+      duplicates: me.c.duplicates,
+      out_of_order: me.c.outOfOrder,
+      first: [
+        ...me.c.anomalies.filter((a) => a.kind === 'duplicate').slice(0, 3),
+        ...me.c.anomalies.filter((a) => a.kind !== 'duplicate').slice(0, 3),
+      ].map((a) => ({
+        ...a,
+        t: me.c.arrivals[a.at][0],
+        around: me.c.arrivals.slice(Math.max(a.at - 6, 0), a.at + 4),
+      })),
+      timeline: me.log,
     })),
   };
 }
