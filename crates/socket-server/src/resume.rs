@@ -20,6 +20,9 @@ use crate::state::AppState;
 struct Resume {
     rooms: Vec<String>,
     missed: Vec<Missed>,
+    /// Where the history is read again once the socket is in its rooms.
+    targets: Vec<String>,
+    after: u64,
 }
 
 /// In the connect middleware, once the token is accepted: a socket that
@@ -50,7 +53,7 @@ pub(crate) async fn on_handshake(
         (Some(_), None) => "not recovered",
     });
     let (pid, public_sid, since) = match &recovered {
-        Some((session, _)) => (
+        Some((session, _, _)) => (
             session.pid.clone(),
             session.public_sid.clone(),
             session.since,
@@ -71,22 +74,29 @@ pub(crate) async fn on_handshake(
         since,
         recovered.is_some(),
     ));
-    if let Some((session, missed)) = recovered {
+    // Before the socket can be reached (it enters the namespace after the
+    // middleware): from its first event on, broadcasts leave it to the gate,
+    // which adds the offset and holds live events behind missed ones.
+    socket.join(RECOVERY_ROOM);
+    if let Some((session, missed, after)) = recovered {
         socket.extensions.insert(Resume {
+            targets: session.targets(),
             rooms: session.rooms,
             missed,
+            after,
         });
     }
 }
 
 /// The stored session of `pid` when it is this user's, not revoked, and its
-/// history is whole since `offset`; with what the socket missed.
+/// history is whole since `offset`; with what the socket missed, and the
+/// offset it missed them after.
 async fn resume(
     state: &AppState,
     identity: &Identity,
     pid: &str,
     offset: Option<u64>,
-) -> Option<(Session, Vec<Missed>)> {
+) -> Option<(Session, Vec<Missed>, u64)> {
     let mut session = state
         .backplane
         .take_session(pid, &identity.username)
@@ -111,20 +121,25 @@ async fn resume(
         .await
         .ok()
         .flatten()?;
-    Some((session, missed))
+    Some((session, missed, after))
 }
 
-/// Once connected: a recovering socket is put where offsets are sent; a
-/// recovered one rejoins its rooms and gets what it missed, before any live
-/// event; its session is kept.
+/// Once connected (already where offsets are sent: the middleware put it
+/// there): a recovered socket rejoins its rooms and gets what it missed,
+/// before any live event; a recovering socket's session is kept.
 pub(crate) async fn on_connected(state: &AppState, socket: &SocketRef) {
     let Some(recoverable) = socket.extensions.get::<Recoverable>() else {
         return;
     };
-    socket.join(RECOVERY_ROOM);
-    if let Some(resume) = socket.extensions.remove::<Resume>() {
+    if let Some(mut resume) = socket.extensions.remove::<Resume>() {
         for name in &resume.rooms {
             socket.join(crate::targets::room(name));
+        }
+        // Now in every room: what was kept since the handshake's read (and
+        // carried out before the joins) is read again; what comes later
+        // reaches the gate. The gate sends each offset once, in order.
+        if let Ok(Some(more)) = state.backplane.missed(&resume.targets, resume.after).await {
+            resume.missed.extend(more);
         }
         recoverable.replay(socket, resume.missed);
     }
