@@ -212,7 +212,15 @@ impl Application {
         // closed once their request is answered (a client must not reach the
         // stopped server through a pooled connection)...
         let _ = stop_accepting.send(true);
-        // ...which, for long-polls, happens when their transport is closed here.
+        // Recovering sockets may come back within the recovery window from
+        // now, and no later (the close below runs no disconnect handler).
+        let _ = tokio::time::timeout(
+            SHUTDOWN_GRACE,
+            resume::on_shutdown(&self.backplane, &self.io),
+        )
+        .await;
+        // A long-poll's connection is answered, and so closed, when its
+        // transport is closed here.
         if tokio::time::timeout(SHUTDOWN_GRACE, self.io.close())
             .await
             .is_err()

@@ -6,10 +6,11 @@
 
 use std::time::Duration;
 
-use socketioxide::ProtocolVersion;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::{ConnectAnswer, DisconnectReason};
+use socketioxide::{ProtocolVersion, SocketIo};
 
+use crate::backplane::Backplane;
 use crate::identity::Identity;
 use crate::recovery::{Asked, Missed, RECOVERY_ROOM, Recoverable, Session};
 use crate::state::AppState;
@@ -186,6 +187,30 @@ pub(crate) async fn on_disconnect(state: &AppState, socket: &SocketRef, reason: 
         }
         _ => state.backplane.forget_session(&recoverable.pid).await,
     }
+}
+
+/// At a graceful shutdown, before the transports close (socketioxide's close
+/// runs no disconnect handler): every recovering socket's session is kept for
+/// the window from now, as after any lost transport — not for the rest of its
+/// token's life, past which a client must not come back as recovered (the
+/// history it would be owed may be gone).
+pub(crate) async fn on_shutdown(backplane: &Backplane, io: &SocketIo) {
+    let (Some(config), Some(namespace)) = (backplane.recovery(), io.of("/")) else {
+        return;
+    };
+    let mut saves = tokio::task::JoinSet::new();
+    for socket in namespace.within(RECOVERY_ROOM).sockets() {
+        let (Some(recoverable), Some(identity)) = (
+            socket.extensions.get::<Recoverable>(),
+            socket.extensions.get::<Identity>(),
+        ) else {
+            continue;
+        };
+        let session = session_of(&socket, &recoverable, &identity);
+        let backplane = backplane.clone();
+        saves.spawn(async move { backplane.save_session(&session, config.window).await });
+    }
+    while saves.join_next().await.is_some() {}
 }
 
 fn session_of(socket: &SocketRef, recoverable: &Recoverable, identity: &Identity) -> Session {
