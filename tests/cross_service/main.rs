@@ -20,6 +20,8 @@ mod messages;
 mod node;
 mod official_clients;
 mod origins;
+mod recovery;
+mod recovery_bounds;
 mod redis;
 mod refusals;
 mod reload;
