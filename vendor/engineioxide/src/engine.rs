@@ -92,6 +92,9 @@ impl<H: EngineIoHandler> EngineIo<H> {
         // transports (the ws `forward_to_socket` task and pending polling requests) will release
         // the `internal_rx` lock as soon as they observe the cancellation.
         socket.cancellation_token.cancel();
+        // A WebSocket connection reads the outbox in its own poll loop, which looks at
+        // the token when it is woken (authbridge patch).
+        socket.outbox.wake();
 
         let handler = self.handler.clone();
         tokio::spawn(async move {

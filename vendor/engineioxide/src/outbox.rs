@@ -113,10 +113,7 @@ impl Outbox {
         state.wake();
     }
 
-    #[allow(
-        clippy::result_large_err,
-        reason = "the error of the mpsc channel it replaces"
-    )]
+    #[allow(clippy::result_large_err, reason = "the error of the mpsc channel it replaces")]
     pub(crate) fn try_send(&self, packets: PacketBuf) -> Result<(), TrySendError<PacketBuf>> {
         let mut state = self.state();
         if state.closed {
@@ -155,6 +152,12 @@ impl Outbox {
         true
     }
 
+    /// Wakes the consumer, to look at something else than the queue (the session's
+    /// cancellation).
+    pub(crate) fn wake(&self) {
+        self.state().wake();
+    }
+
     /// The next queued packet; `None` once the queue is closed and empty.
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<PacketBuf>> {
         let mut state = self.state();
@@ -170,6 +173,7 @@ impl Outbox {
     }
 
     /// The next queued packet, if there is one now.
+    #[cfg(test)]
     pub(crate) fn try_recv(&self) -> Option<PacketBuf> {
         let mut state = self.state();
         let packets = state.pop();

@@ -4,12 +4,14 @@
 //! Other functions are used internally to handle the websocket connection through tasks and channels
 //! and to handle upgrade from polling to ws
 
-use std::sync::Arc;
-
-use futures_util::{
-    SinkExt, StreamExt, TryStreamExt,
-    stream::{SplitSink, SplitStream},
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
 };
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -65,35 +67,32 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         .ok_or(Error::InvalidWebSocketKey)?
         .clone();
 
-    tokio::spawn(async move {
-        let conn = hyper::upgrade::on(req)
-            .await
-            .map(hyper_util::rt::TokioIo::new);
-
-        let res = match conn {
-            Ok(conn) => on_init(engine.clone(), conn, protocol, sid, parts).await,
+    // authbridge patch: one task per WebSocket connection, for its whole life. What
+    // only its start needs (the request, the upgrade, the handshakes) is boxed, and
+    // freed once done: the task itself keeps only what the connection needs.
+    let setup = Box::pin(async move {
+        let conn = match hyper::upgrade::on(req).await {
+            Ok(conn) => hyper_util::rt::TokioIo::new(conn),
             Err(_e) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!("ws upgrade error: {}", _e);
-                return;
+                return None;
             }
         };
-
-        match res {
-            Ok(_) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(?sid, "ws closed")
-            }
-            Err(Error::MultipleWebsocketRequests) => {}
+        match start(engine.clone(), conn, protocol, sid, parts).await {
+            Ok((socket, ws, heartbeat)) => Some(Connection::new(engine, socket, ws, heartbeat)),
+            Err(Error::MultipleWebsocketRequests) => None,
             Err(_e) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(?sid, "ws closed with error: {_e}");
                 if let Some(sid) = sid {
                     engine.close_session(sid, DisconnectReason::TransportError);
                 }
+                None
             }
         }
     });
+    tokio::spawn(run(setup));
 
     Ok(ws_response(&ws_key))
 }
@@ -103,10 +102,6 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
 /// Sends an open packet if it is not an upgrade from a polling request
 ///
 /// Read packets from the websocket and handle them, it will block until the connection is closed
-#[cfg_attr(
-    feature = "tracing",
-    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
-)]
 pub async fn on_init<H: EngineIoHandler, S>(
     engine: Arc<EngineIo<H>>,
     conn: S,
@@ -117,16 +112,45 @@ pub async fn on_init<H: EngineIoHandler, S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // authbridge patch: what only the start needs (the upgrade, the handshakes) is
+    // boxed and freed once done, so that the connection's task keeps only what it
+    // needs while it lives.
+    let (socket, ws, heartbeat) =
+        Box::pin(start(engine.clone(), conn, protocol, sid, req_data)).await?;
+    let conn = Connection::new(engine, socket, ws, heartbeat);
+    run(std::future::ready(Some(conn))).await;
+    Ok(())
+}
+
+/// Starts a websocket connection: a new session, or the upgrade of a polling one.
+///
+/// Sends an open packet if it is not an upgrade from a polling request. Returns the
+/// socket, its WebSocket, and whether the connection runs the heartbeat itself (a new
+/// WebSocket session: yes; an upgraded polling session keeps its heartbeat task).
+#[cfg_attr(
+    feature = "tracing",
+    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
+)]
+async fn start<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    conn: S,
+    protocol: ProtocolVersion,
+    sid: Option<Sid>,
+    req_data: Parts,
+) -> Result<(Arc<Socket<H::Data>>, WebSocketStream<S>, bool), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(engine.config.ws_read_buffer_size)
         .max_message_size(Some(engine.config.ws_max_message_size))
         .max_frame_size(Some(engine.config.ws_max_frame_size));
 
     let ws_init = move || WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config));
-    let (socket, ws) = if let Some(sid) = sid {
+    if let Some(sid) = sid {
         match engine.get_socket(sid) {
-            None => return Err(Error::UnknownSessionID(sid)),
-            Some(socket) if socket.is_ws() => return Err(Error::MultipleWebsocketRequests),
+            None => Err(Error::UnknownSessionID(sid)),
+            Some(socket) if socket.is_ws() => Err(Error::MultipleWebsocketRequests),
             Some(socket) => {
                 let mut ws = ws_init().await;
 
@@ -148,7 +172,7 @@ where
                         return Err(Error::Upgrade);
                     }
                 }
-                (socket, ws)
+                Ok((socket, ws, false))
             }
         }
     } else {
@@ -158,192 +182,394 @@ where
         tracing::debug!("new websocket connection");
 
         let mut ws = ws_init().await;
-        init_handshake(socket.id, &mut ws, &engine.config).await?;
-        socket
-            .clone()
-            .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
-        (socket, ws)
-    };
-    let (tx, rx) = ws.split();
-
-    // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
-
-    // pipe between internal socket channel and websocket
-    match forward_to_handler(&engine, rx, &socket)
-        .with_cancellation_token(&socket.cancellation_token)
-        .await
-    {
-        Some(Err(ref e)) => {
-            let reason =
-                Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
-
-            #[cfg(feature = "tracing")]
-            tracing::debug!("error when handling packet: {:?}", e);
-            engine.close_session(socket.id, reason);
+        if let Err(e) = init_handshake(socket.id, &mut ws, &engine.config).await {
+            // The session exists from `create_session` on: it must not outlive its
+            // connection (upstream left it to the heartbeat, never started here).
+            engine.close_session(socket.id, DisconnectReason::TransportError);
+            return Err(e);
         }
-        Some(Ok(())) => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "ws transport was closed");
-            engine.close_session(socket.id, DisconnectReason::TransportClose);
-        }
-        None => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "socket is closing");
-        }
+        Ok((socket, ws, true))
     }
-    Ok(())
 }
 
-/// Forwards all packets received from a websocket to a EngineIo [`Socket`]
-async fn forward_to_handler<H: EngineIoHandler, S>(
-    engine: &Arc<EngineIo<H>>,
-    mut rx: SplitStream<WebSocketStream<S>>,
-    socket: &Arc<Socket<H::Data>>,
-) -> Result<(), Error>
+/// The heartbeat of a WebSocket session, run by its connection (authbridge patch: in
+/// place of a task per socket). The same schedule as [`Socket::spawn_heartbeat`]: v4,
+/// a ping at once and then every `ping_interval`, a pong due within `ping_timeout`;
+/// v3, a ping from the client due within `ping_interval + ping_timeout` of the last.
+struct Heartbeat {
+    /// When the next ping is sent (v4).
+    next_ping: tokio::time::Instant,
+    /// A ping was sent and its pong has not come yet (v4).
+    waiting: bool,
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+enum End {
+    /// The session was closed by `close_session`: nothing more to report.
+    Cancelled,
+    /// The transport ended or failed: the session is closed with this reason.
+    Closed(DisconnectReason),
+}
+
+/// A WebSocket connection: what its task keeps while it lives.
+///
+/// authbridge patch: upstream split the WebSocket in two and ran a reader task, a
+/// writer task and a heartbeat task per socket (three task cells, a `BiLock`, two
+/// channels: ~6 KiB per idle socket); this is one poll loop in the task that upgraded
+/// the connection, and its state is this struct (its timer boxed, so that it can be
+/// polled in place by reference).
+struct Connection<H: EngineIoHandler, S> {
+    engine: Arc<EngineIo<H>>,
+    socket: Arc<Socket<H::Data>>,
+    ws: WebSocketStream<S>,
+    /// The heartbeat's timer (its next ping, or the pong or ping due), then the bound on
+    /// closing the WebSocket.
+    timer: Pin<Box<tokio::time::Sleep>>,
+    /// The heartbeat, when this connection runs it (a new WebSocket session).
+    beat: Option<Heartbeat>,
+    /// Frames were written and not flushed yet.
+    flushing: bool,
+    /// Set once the session ended: the WebSocket is being flushed and closed.
+    closing: bool,
+}
+
+impl<H: EngineIoHandler, S> Connection<H, S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    while let Some(msg) = rx.try_next().await? {
-        match msg {
-            Message::Text(msg) => match Packet::parse(socket.protocol, ws_bytes_to_str(msg))? {
-                Packet::Close => {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] closing session", socket.id);
-                    engine.close_session(socket.id, DisconnectReason::TransportClose);
-                    break;
-                }
-                Packet::Pong | Packet::Ping => {
-                    // A full channel means that the client is already known to be alive.
-                    socket.heartbeat.notify_one();
-                    Ok::<(), Error>(())
-                }
-                Packet::Message(msg) => {
-                    engine.handler.on_message(msg, socket.clone());
-                    Ok(())
-                }
-                p => return Err(Error::BadPacket(p)),
-            },
-            Message::Binary(mut data) => {
-                if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
-                    // The first byte is the message type, which we don't need.
-                    data = data.split_off(1);
-                }
-                engine.handler.on_binary(data, socket.clone());
-                Ok(())
-            }
-            Message::Close(_) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("websocket closed, closing session");
-                engine.close_session(socket.id, DisconnectReason::TransportClose);
-                break;
-            }
-            _ => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(sid = ?socket.id, "unexpected ws message");
-                Ok(())
-            }
-        }?
+    fn new(
+        engine: Arc<EngineIo<H>>,
+        socket: Arc<Socket<H::Data>>,
+        ws: WebSocketStream<S>,
+        heartbeat: bool,
+    ) -> Self {
+        let config = &engine.config;
+        let now = tokio::time::Instant::now();
+        let deadline = match socket.protocol {
+            ProtocolVersion::V4 => now,
+            #[cfg(feature = "v3")]
+            ProtocolVersion::V3 => now + config.ping_interval + config.ping_timeout,
+            #[cfg(not(feature = "v3"))]
+            ProtocolVersion::V3 => now,
+        };
+        Self {
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
+            beat: heartbeat.then_some(Heartbeat {
+                next_ping: now,
+                waiting: false,
+            }),
+            flushing: false,
+            closing: false,
+            engine,
+            socket,
+            ws,
+        }
     }
-    Ok(())
+
+    /// Runs until the session ends: reads and handles the client's packets, writes the
+    /// socket's, keeps the heartbeat; then flushes and closes the WebSocket.
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.closing {
+            let Poll::Ready(end) = self.poll_session(cx) else {
+                return Poll::Pending;
+            };
+            match end {
+                End::Closed(reason) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(sid = %self.socket.id, ?reason, "ws transport was closed");
+                    self.engine.close_session(self.socket.id, reason);
+                }
+                End::Cancelled => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(sid = %self.socket.id, "socket is closing");
+                }
+            }
+            // What was written is flushed and the WebSocket closed, within the ping
+            // timeout.
+            #[cfg(feature = "tracing")]
+            tracing::trace!(sid = %self.socket.id, "ws closing flush");
+            self.closing = true;
+            self.flushing = true;
+            let deadline = tokio::time::Instant::now() + self.engine.config.ping_timeout;
+            self.timer.as_mut().reset(deadline);
+        }
+        if self.timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        if self.flushing {
+            if Pin::new(&mut self.ws).poll_flush(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.flushing = false;
+        }
+        Pin::new(&mut self.ws).poll_close(cx).map(|_| ())
+    }
+
+    fn poll_session(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        let socket = &self.socket;
+        // Read what the client sent.
+        loop {
+            let reason = match Pin::new(&mut self.ws).poll_next(cx) {
+                Poll::Pending => break,
+                Poll::Ready(None) => DisconnectReason::TransportClose,
+                Poll::Ready(Some(Ok(msg))) => {
+                    let config = &self.engine.config;
+                    match on_message(
+                        &self.engine,
+                        socket,
+                        msg,
+                        self.beat.as_mut(),
+                        config,
+                        self.timer.as_mut(),
+                    ) {
+                        Ok(true) => continue,
+                        Ok(false) => DisconnectReason::TransportClose,
+                        Err(e) => {
+                            #[cfg(feature = "tracing")]
+                            tracing::debug!("error when handling packet: {:?}", e);
+                            Option::<DisconnectReason>::from(&e)
+                                .unwrap_or(DisconnectReason::TransportError)
+                        }
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    let e = Error::from(e);
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!("error when handling packet: {:?}", e);
+                    Option::<DisconnectReason>::from(&e).unwrap_or(DisconnectReason::TransportError)
+                }
+            };
+            return Poll::Ready(End::Closed(reason));
+        }
+
+        // The heartbeat (polling the timer registers its deadline).
+        while self.beat.is_some() && self.timer.as_mut().poll(cx).is_ready() {
+            let config = &self.engine.config;
+            if let Err(_e) = on_timer(socket, config, self.beat.as_mut(), self.timer.as_mut()) {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(id = ?socket.id, "heartbeat error: {_e}");
+                self.beat = None;
+                socket.close(DisconnectReason::HeartbeatTimeout);
+            }
+        }
+
+        // Write what is queued for the client, the volatile packet after it.
+        loop {
+            match Pin::new(&mut self.ws).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_e)) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+                }
+                Poll::Pending => break,
+            }
+            let packets = match socket.outbox.poll_recv(cx) {
+                Poll::Ready(Some(packets)) => packets,
+                // Closed: only `close_session` closes it, after the cancellation.
+                Poll::Ready(None) => break,
+                Poll::Pending => match socket.outbox.poll_volatile(cx) {
+                    Poll::Ready(Some(packets)) => {
+                        #[cfg(feature = "tracing")]
+                        tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
+                        packets
+                    }
+                    Poll::Ready(None) | Poll::Pending => break,
+                },
+            };
+            for packet in packets {
+                write_packet(socket, &mut self.ws, packet);
+            }
+            self.flushing = true;
+        }
+        if self.flushing {
+            #[cfg(feature = "tracing")]
+            tracing::trace!(sid = %socket.id, "ws flush");
+            if Pin::new(&mut self.ws).poll_flush(cx).is_ready() {
+                self.flushing = false;
+            }
+        }
+
+        // `close_session` cancels the token and wakes the outbox's reader: this loop.
+        if socket.cancellation_token.is_cancelled() {
+            return Poll::Ready(End::Cancelled);
+        }
+        Poll::Pending
+    }
 }
 
-/// Forwards all packets waiting to be sent to the websocket
+/// Starts a WebSocket connection with `setup` and runs it until it ends.
 ///
-/// The websocket stream is flushed only when the internal channel is drained
-async fn forward_to_socket<H: EngineIoHandler, S>(
-    socket: Arc<Socket<H::Data>>,
-    mut tx: SplitSink<WebSocketStream<S>, Message>,
-) where
+/// `setup` is best boxed: it is kept in the task's state only while it runs.
+async fn run<H: EngineIoHandler, S>(setup: impl Future<Output = Option<Connection<H, S>>>)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // A polling request that was in progress during the upgrade may still hold the lock.
-    let lock = socket.internal_rx.lock();
-    let Some(_internal_rx) = lock
-        .with_cancellation_token(&socket.cancellation_token)
-        .await
-    else {
+    let Some(mut conn) = setup.await else {
+        return;
+    };
+    let socket = conn.socket.clone();
+    // The right to read the outbox. A polling request that was in progress during an
+    // upgrade may still hold it: wait for it (rare: boxed, so that the task's state
+    // stays small).
+    let guard = match socket.internal_rx.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(_) => {
+            Box::pin(
+                socket
+                    .internal_rx
+                    .lock()
+                    .with_cancellation_token(&socket.cancellation_token),
+            )
+            .await
+        }
+    };
+    let Some(_guard) = guard else {
         #[cfg(feature = "tracing")]
         tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
         return;
     };
-    let outbox = &socket.outbox;
-
-    // map a packet to a websocket message
-    // It is declared as a macro rather than a closure to avoid ownership issues
-    macro_rules! map_fn {
-            ($item:ident) => {
-                let res = match $item {
-                    Packet::Binary(bin) | Packet::BinaryV3(bin) => {
-                        if socket.protocol == ProtocolVersion::V3 {
-                            // v3 protocol requires packet type as the first byte.
-                            // This requires a new buffer. This is OK as it is only for the V3 protocol.
-                            let mut buff = Vec::with_capacity(bin.len() + 1);
-                            buff.push(0x04);
-                            buff.extend(bin);
-                            tx.feed(Message::Binary(buff.into())).await
-                        } else {
-                            tx.feed(Message::Binary(bin)).await
-                        }
-                    }
-                    // A Noop Packet maybe sent by the server to upgrade from a polling connection
-                    // In the case that the packet was not poll in time it will remain in the buffer and therefore
-                    // it should be discarded here
-                    Packet::Noop => Ok(()),
-                    _ => {
-                        let packet: String = $item.try_into().unwrap();
-                        tx.feed(Message::Text(packet.into())).await
-                    }
-                };
-                if let Err(_e) = res {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
-                }
-            };
-        }
-
-    // Forward buffered packets until the channel is closed or the session is cancelled.
-    loop {
-        tokio::select! {
-            biased;
-            items = std::future::poll_fn(|cx| outbox.poll_recv(cx)) => {
-                match items {
-                    Some(packets) => {
-                        for item in packets {
-                            map_fn!(item);
-                        }
-                        while let Some(packets) = outbox.try_recv() {
-                            for item in packets {
-                                map_fn!(item);
-                            }
-                        }
-                    }
-                    None => break
-                }
-            }
-            _ = socket.cancellation_token.cancelled() => break,
-            Some(packets) = std::future::poll_fn(|cx| outbox.poll_volatile(cx)) => {
-                {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    for item in packets {
-                        map_fn!(item);
-                    }
-                }
-            },
-        }
-
-        #[cfg(feature = "tracing")]
-        tracing::trace!(sid = %socket.id, "ws flush");
-        tx.flush().await.ok();
-    }
-
-    #[cfg(feature = "tracing")]
-    tracing::trace!(sid = %socket.id, "ws closing flush");
-
-    tx.flush().await.ok();
-    tx.close().await.ok();
+    std::future::poll_fn(|cx| conn.poll_run(cx)).await;
 }
+
+/// Handles one message of the client; `false` when it closed the session.
+fn on_message<H: EngineIoHandler>(
+    engine: &Arc<EngineIo<H>>,
+    socket: &Arc<Socket<H::Data>>,
+    msg: Message,
+    beat: Option<&mut Heartbeat>,
+    config: &EngineIoConfig,
+    timer: Pin<&mut tokio::time::Sleep>,
+) -> Result<bool, Error> {
+    match msg {
+        Message::Text(msg) => match Packet::parse(socket.protocol, ws_bytes_to_str(msg))? {
+            Packet::Close => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!("[sid={}] closing session", socket.id);
+                return Ok(false);
+            }
+            Packet::Pong | Packet::Ping => match beat {
+                Some(beat) => on_heartbeat(socket, config, beat, timer)?,
+                // A full channel means that the client is already known to be alive.
+                None => socket.heartbeat.notify_one(),
+            },
+            Packet::Message(msg) => engine.handler.on_message(msg, socket.clone()),
+            p => return Err(Error::BadPacket(p)),
+        },
+        Message::Binary(mut data) => {
+            if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
+                // The first byte is the message type, which we don't need.
+                data = data.split_off(1);
+            }
+            engine.handler.on_binary(data, socket.clone());
+        }
+        Message::Close(_) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("websocket closed, closing session");
+            return Ok(false);
+        }
+        _ => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = ?socket.id, "unexpected ws message");
+        }
+    }
+    Ok(true)
+}
+
+/// A pong (v4) or a ping (v3) from the client.
+fn on_heartbeat<D: Default + Send + Sync + 'static>(
+    socket: &Socket<D>,
+    config: &EngineIoConfig,
+    beat: &mut Heartbeat,
+    timer: Pin<&mut tokio::time::Sleep>,
+) -> Result<(), Error> {
+    match socket.protocol {
+        ProtocolVersion::V4 => {
+            // A pong that no ping asked for (some clients send one first) is ignored.
+            if beat.waiting {
+                beat.waiting = false;
+                timer.reset(beat.next_ping);
+            }
+        }
+        #[cfg(feature = "v3")]
+        ProtocolVersion::V3 => {
+            #[cfg(feature = "tracing")]
+            tracing::trace!(sid = ?socket.id, "ping received, sending pong");
+            socket
+                .outbox
+                .try_send(smallvec![Packet::Pong])
+                .map_err(|_| Error::HeartbeatTimeout)?;
+            timer.reset(tokio::time::Instant::now() + config.ping_interval + config.ping_timeout);
+        }
+        #[cfg(not(feature = "v3"))]
+        ProtocolVersion::V3 => {}
+    }
+    let _ = config;
+    Ok(())
+}
+
+/// The heartbeat's timer went off: time for a ping (v4), or a pong or ping that did not
+/// come in time.
+fn on_timer<D: Default + Send + Sync + 'static>(
+    socket: &Socket<D>,
+    config: &EngineIoConfig,
+    beat: Option<&mut Heartbeat>,
+    timer: Pin<&mut tokio::time::Sleep>,
+) -> Result<(), Error> {
+    let Some(beat) = beat else { return Ok(()) };
+    match socket.protocol {
+        ProtocolVersion::V4 if !beat.waiting => {
+            #[cfg(feature = "tracing")]
+            tracing::trace!(sid = ?socket.id, "emitting ping");
+            socket
+                .outbox
+                .try_send(smallvec![Packet::Ping])
+                .map_err(|_| Error::HeartbeatTimeout)?;
+            beat.waiting = true;
+            beat.next_ping += config.ping_interval;
+            timer.reset(tokio::time::Instant::now() + config.ping_timeout);
+            Ok(())
+        }
+        _ => Err(Error::HeartbeatTimeout),
+    }
+}
+
+/// Writes one packet to the WebSocket's buffer (flushed by the caller).
+fn write_packet<D: Default + Send + Sync + 'static, S>(
+    socket: &Socket<D>,
+    ws: &mut WebSocketStream<S>,
+    packet: Packet,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let msg = match packet {
+        Packet::Binary(bin) | Packet::BinaryV3(bin) => {
+            if socket.protocol == ProtocolVersion::V3 {
+                // v3 protocol requires packet type as the first byte.
+                // This requires a new buffer. This is OK as it is only for the V3 protocol.
+                let mut buff = Vec::with_capacity(bin.len() + 1);
+                buff.push(0x04);
+                buff.extend(bin);
+                Message::Binary(buff.into())
+            } else {
+                Message::Binary(bin)
+            }
+        }
+        // A Noop Packet maybe sent by the server to upgrade from a polling connection
+        // In the case that the packet was not poll in time it will remain in the buffer and therefore
+        // it should be discarded here
+        Packet::Noop => return,
+        packet => {
+            let packet: String = packet.into();
+            Message::Text(packet.into())
+        }
+    };
+    if let Err(_e) = Pin::new(ws).start_send(msg) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+    }
+}
+
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
 async fn init_handshake<S>(
     sid: Sid,
@@ -499,15 +725,27 @@ mod tests {
         )
     }
 
+    fn engine(config: EngineIoConfig) -> Arc<EngineIo<StubHandler>> {
+        Arc::new(EngineIo::new(Arc::new(StubHandler), config))
+    }
+
     /// A polling request can still hold the lock at the end of an upgrade.
     #[tokio::test]
     async fn writer_waits_for_the_lock_of_a_polling_request() {
+        let engine = engine(EngineIoConfig::default());
         let socket = socket();
         let (server, mut client) = ws_pair().await;
-        let (tx, _rx) = server.split();
 
         let polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let writer = tokio::spawn({
+            let socket = socket.clone();
+            async move {
+                run(std::future::ready(Some(Connection::new(
+                    engine, socket, server, false,
+                ))))
+                .await
+            }
+        });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!writer.is_finished(), "the writer should wait for the lock");
 
@@ -523,18 +761,93 @@ mod tests {
 
     #[tokio::test]
     async fn writer_waiting_for_the_lock_stops_with_the_session() {
+        let engine = engine(EngineIoConfig::default());
         let socket = socket();
         let (server, _client) = ws_pair().await;
-        let (tx, _rx) = server.split();
 
         let _polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let writer = tokio::spawn({
+            let socket = socket.clone();
+            async move {
+                run(std::future::ready(Some(Connection::new(
+                    engine, socket, server, false,
+                ))))
+                .await
+            }
+        });
         tokio::time::sleep(Duration::from_millis(20)).await;
 
         socket.cancellation_token.cancel();
         tokio::time::timeout(TIMEOUT, writer)
             .await
             .expect("the writer should stop")
+            .unwrap();
+    }
+
+    /// authbridge patch: the connection runs the heartbeat itself (v4: a ping at once
+    /// and every interval; no pong within the timeout closes the session).
+    #[tokio::test]
+    async fn the_connection_pings_and_closes_a_client_that_does_not_answer() {
+        let config = EngineIoConfig::builder()
+            .ping_interval(Duration::from_millis(100))
+            .ping_timeout(Duration::from_millis(50))
+            .build();
+        let engine = engine(config);
+        let socket = engine.create_session(
+            ProtocolVersion::V4,
+            TransportType::Websocket,
+            Request::<()>::default().into_parts().0,
+            false,
+        );
+        let (server, mut client) = ws_pair().await;
+        let conn = tokio::spawn({
+            let (engine, socket) = (engine.clone(), socket.clone());
+            async move {
+                run(std::future::ready(Some(Connection::new(
+                    engine, socket, server, true,
+                ))))
+                .await
+            }
+        });
+        for _ in 0..3 {
+            let msg = tokio::time::timeout(TIMEOUT, client.next()).await.unwrap();
+            assert_eq!(msg.unwrap().unwrap(), Message::text("2"));
+            client.send(Message::text("3")).await.unwrap();
+        }
+        // No pong: the session is closed within the timeout.
+        let msg = tokio::time::timeout(TIMEOUT, client.next()).await.unwrap();
+        assert_eq!(msg.unwrap().unwrap(), Message::text("2"));
+        tokio::time::timeout(TIMEOUT, conn).await.unwrap().unwrap();
+        assert!(engine.get_socket(socket.id).is_none());
+    }
+
+    /// authbridge patch: a WebSocket session is one task, whatever it does.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_websocket_session_is_one_task() {
+        let engine = engine(EngineIoConfig::default());
+        let tasks = tokio::runtime::Handle::current().metrics();
+        let before = tasks.num_alive_tasks();
+        let (server, client) = tokio::io::duplex(1024);
+        let conn = tokio::spawn({
+            let engine = engine.clone();
+            let parts = Request::<()>::default().into_parts().0;
+            async move { on_init(engine, server, ProtocolVersion::V4, None, parts).await }
+        });
+        let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        let open = tokio::time::timeout(TIMEOUT, client.next()).await.unwrap();
+        assert!(open.unwrap().unwrap().to_text().unwrap().starts_with("0{"));
+        let ping = tokio::time::timeout(TIMEOUT, client.next()).await.unwrap();
+        assert_eq!(ping.unwrap().unwrap(), Message::text("2"));
+        client.send(Message::text("3")).await.unwrap();
+        client.send(Message::text("4hello")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(tasks.num_alive_tasks() - before, 1);
+
+        client.send(Message::text("1")).await.unwrap();
+        tokio::time::timeout(TIMEOUT, conn)
+            .await
+            .unwrap()
+            .unwrap()
             .unwrap();
     }
 }
