@@ -19,7 +19,8 @@ Scenarios:
            share of the tokens is forged and each must be refused with
            `not valid token`
   hold     N connections held open: the server's VmRSS before and once all are
-           greeted (--server-pid required), bytes per connection
+           greeted (--server-pid required), bytes per connection; with
+           --after-close, its VmRSS again that long after they all closed
   fanout   N clients, the first sends M `message`s: deliveries/s, delivery
            latency p50/p99 (every client, the sender included, gets every one)
   issue    K logged-in clients GET /getIoConnectionToken for D seconds:
@@ -56,6 +57,8 @@ Load:
   --sources K          spread connections over 127.0.0.1 … 127.0.0.K [default:
                        one address per 20,000 connections]
   --settle SECS        hold: wait before the second reading [default: 1]
+  --after-close SECS   hold: close every connection, wait, read VmRSS a third
+                       time (the memory given back) [default: 0: not read]
   --messages M         fanout: messages sent [default: 100]
   --rate R             fanout: messages per second, 0 for all at once [default: 0]
   --clients K          issue: concurrent clients [default: 50]
@@ -166,6 +169,7 @@ struct Raw {
     bad_share: f64,
     sources: Option<usize>,
     settle: Duration,
+    after_close: Duration,
     messages: usize,
     rate: f64,
     clients: usize,
@@ -199,6 +203,7 @@ impl Default for Raw {
             bad_share: 0.0,
             sources: None,
             settle: Duration::from_secs(1),
+            after_close: Duration::ZERO,
             messages: 100,
             rate: 0.0,
             clients: 50,
@@ -243,6 +248,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, lexopt
             Long("bad-share") => raw.bad_share = parser.value()?.parse()?,
             Long("sources") => raw.sources = Some(parser.value()?.parse()?),
             Long("settle") => raw.settle = seconds(parser.value()?.parse()?)?,
+            Long("after-close") => raw.after_close = seconds(parser.value()?.parse()?)?,
             Long("messages") => raw.messages = parser.value()?.parse()?,
             Long("rate") => raw.rate = parser.value()?.parse()?,
             Long("clients") => raw.clients = parser.value()?.parse()?,
@@ -325,6 +331,7 @@ impl Raw {
                     options: HoldOptions {
                         run,
                         settle: self.settle,
+                        after_close: self.after_close,
                     },
                 }
             }

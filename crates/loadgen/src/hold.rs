@@ -17,6 +17,9 @@ pub struct HoldOptions {
     /// How long the connections stay open before the second reading (the
     /// server may still be allocating for the last ones).
     pub settle: Duration,
+    /// How long after every connection closed the third reading is taken (the
+    /// memory the server gave back); zero: no third reading.
+    pub after_close: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,18 +37,31 @@ pub struct HoldReport {
     /// (after − before) / greeted.
     pub bytes_per_connection: f64,
     pub kib_per_connection: f64,
+    /// VmRSS `after_close_secs` after every connection was closed (when asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_after_close_bytes: Option<u64>,
+    /// How long after the close the third reading was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_close_secs: Option<f64>,
 }
 
 impl HoldReport {
     pub(crate) fn summary(&self) -> String {
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        let closed = match (self.rss_after_close_bytes, self.after_close_secs) {
+            (Some(bytes), Some(secs)) => {
+                format!("; {:.1} MiB {secs:.0} s after they closed", mib(bytes))
+            }
+            _ => String::new(),
+        };
         format!(
-            "hold: {}/{} greeted, {} errors in {:.2} s; server RSS {:.1} MiB → {:.1} MiB: {:.1} KiB per connection",
+            "hold: {}/{} greeted, {} errors in {:.2} s; server RSS {:.1} MiB → {:.1} MiB: {:.1} KiB per connection{closed}",
             self.greeted,
             self.connections,
             self.errors,
             self.elapsed_secs,
-            self.rss_before_bytes as f64 / (1024.0 * 1024.0),
-            self.rss_after_bytes as f64 / (1024.0 * 1024.0),
+            mib(self.rss_before_bytes),
+            mib(self.rss_after_bytes),
             self.kib_per_connection,
         )
     }
@@ -78,6 +94,14 @@ pub async fn run(options: &HoldOptions) -> Result<HoldReport, LoadError> {
     holders.release().await;
     let tally = tally?;
     let rss_after = rss_after?;
+    // What the server gives back once the connections are gone (its allocator
+    // may return memory with a delay: the reading is the last of the wait).
+    let rss_after_close = if options.after_close.is_zero() {
+        None
+    } else {
+        tokio::time::sleep(options.after_close).await;
+        Some(process::rss_bytes(pid).map_err(LoadError::Process)?)
+    };
     let bytes_per_connection = if tally.greeted > 0 {
         rss_after.saturating_sub(rss_before) as f64 / tally.greeted as f64
     } else {
@@ -94,5 +118,7 @@ pub async fn run(options: &HoldOptions) -> Result<HoldReport, LoadError> {
         rss_after_bytes: rss_after,
         bytes_per_connection,
         kib_per_connection: bytes_per_connection / 1024.0,
+        rss_after_close_bytes: rss_after_close,
+        after_close_secs: rss_after_close.map(|_| options.after_close.as_secs_f64()),
     })
 }

@@ -120,6 +120,7 @@ async fn hold_keeps_every_connection_and_reads_the_servers_memory() {
     let report = loadgen::hold::run(&HoldOptions {
         run,
         settle: Duration::ZERO,
+        after_close: Duration::from_millis(100),
     })
     .await
     .expect("the run finishes");
@@ -127,6 +128,8 @@ async fn hold_keeps_every_connection_and_reads_the_servers_memory() {
     assert_eq!(report.errors, 0, "{:?}", report.error_samples);
     assert_eq!(report.greeted, N);
     assert!(report.rss_before_bytes > 0 && report.rss_after_bytes > 0);
+    assert!(report.rss_after_close_bytes.is_some_and(|bytes| bytes > 0));
+    assert_eq!(report.after_close_secs, Some(0.1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
