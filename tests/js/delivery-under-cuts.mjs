@@ -347,6 +347,19 @@ function summarize(group, sent, sentAt) {
   const worst = rows.reduce((w, r) => (w === undefined || r.delivered < w.delivered ? r : w), undefined);
   const pct = (d, e) => (e === 0 ? 100 : Math.floor((d / e) * 100000) / 1000);
   const reconnects = group.reduce((s, me) => s + Math.max(me.connects - 1, 0), 0);
+  // How long each cut kept a client away: its transport lost → connected again.
+  const away = group.flatMap((me) => {
+    const spans = [];
+    let lost;
+    for (const e of me.log) {
+      if (e.ev === 'disconnect' && e.reason !== 'io client disconnect') lost ??= e.t;
+      if (e.ev === 'connect' && lost !== undefined) {
+        spans.push(e.t - lost);
+        lost = undefined;
+      }
+    }
+    return spans;
+  }).sort((a, b) => a - b);
   return {
     clients: group.length,
     expected_deliveries: expected * group.length,
@@ -359,6 +372,7 @@ function summarize(group, sent, sentAt) {
     cuts: group.reduce((s, me) => s + me.cuts, 0),
     min_cuts_per_client: Math.min(...group.map((me) => me.cuts)),
     reconnects,
+    away_ms: away.length ? { p50: away[Math.floor(away.length / 2)], max: away[away.length - 1] } : undefined,
     recovered: group.reduce((s, me) => s + me.recovered, 0),
     socket_id_kept: group.every((me) => me.ids.size === 1),
     unfinished: group.filter((me) => !me.c.marker).map((me) => me.i),
