@@ -20,6 +20,13 @@ const USAGE: &str = "usage: socket-server [serve | healthcheck | publish … | -
                TARGET: user:NAME, session:SID, room:NAME or everyone; JSON
                defaults to null";
 
+/// jemalloc, built with its background threads on: they give freed pages back to
+/// the system (after a wave of connections closes, RSS comes back down; glibc's
+/// malloc kept it), and it holds a connection in less memory and CPU than
+/// glibc's (docs/performance.md, the memory section).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let result = match std::env::args().nth(1).as_deref() {
         None | Some("serve") => runtime().and_then(|runtime| runtime.block_on(serve())),
