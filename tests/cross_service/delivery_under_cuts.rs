@@ -67,10 +67,19 @@ async fn run_driver(url: &str, publish: &str) -> Value {
 fn describe(report: &Value) -> String {
     let mut counts = report.clone();
     let mut lines = Vec::new();
-    for group in [&mut counts, &mut counts["plain"]] {
+    for (group, prefix) in [("plain", "plain "), ("", "")] {
+        let group = if group.is_empty() {
+            &mut counts
+        } else {
+            &mut counts[group]
+        };
         for evidence in ["losses", "disorder"] {
             if let Some(Value::Array(items)) = group.get_mut(evidence).map(Value::take) {
-                lines.extend(items.iter().map(|item| format!("{evidence}: {item}")));
+                lines.extend(
+                    items
+                        .iter()
+                        .map(|item| format!("{prefix}{evidence}: {item}")),
+                );
             }
         }
     }
