@@ -136,6 +136,10 @@ impl Application {
         let mut tasks = backplane.start(&node);
         tasks.extend(keys.spawn_refresher());
         tasks.push(tokio::spawn(expiry_task.run(io.clone())));
+        tasks.push(tokio::spawn(resume::keep_sessions(
+            backplane.clone(),
+            io.clone(),
+        )));
         let (webhooks_idle, idle) = tokio::sync::watch::channel(true);
         if let Some(webhooks) = webhooks {
             tracing::info!(

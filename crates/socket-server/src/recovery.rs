@@ -22,9 +22,24 @@ use socketioxide::socket::Socket;
 /// those sockets one by one, with the offset.
 pub(crate) const RECOVERY_ROOM: &str = "recovery";
 
+/// How long a socket whose transport died silently can go unnoticed:
+/// socketioxide's default ping interval (25 s) and ping timeout (20 s). Events
+/// sent to it in that time are lost on the wire and owed to it.
+const UNNOTICED: Duration = Duration::from_secs(45);
+
 /// `socket.recovery_secs` and `socket.recovery_max_events`, when recovery is on.
+///
+/// The times fit together so that a client told `recovered` is never owed an
+/// event the history no longer holds, even when its node died without a word
+/// (SIGKILL, power): a connected socket's session is kept for the window plus
+/// one refresh and saved again every refresh, so it outlives a dead node by at
+/// most that long; the history of an idle target is kept longer than that by
+/// [`UNNOTICED`], the time a dead transport can go unseen while events are
+/// written to it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RecoveryConfig {
+    /// `socket.recovery_secs`: how long a client whose disconnect was seen can
+    /// come back.
     pub(crate) window: Duration,
     pub(crate) max_events: usize,
 }
@@ -35,6 +50,23 @@ impl RecoveryConfig {
             window: Duration::from_secs(settings.socket.recovery_secs),
             max_events: usize::try_from(settings.socket.recovery_max_events).unwrap_or(usize::MAX),
         })
+    }
+
+    /// How often a connected socket's session is saved again: a third of the
+    /// window, between 1 and 30 s.
+    pub(crate) fn refresh(&self) -> Duration {
+        (self.window / 3).clamp(Duration::from_secs(1), Duration::from_secs(30))
+    }
+
+    /// How long a connected socket's session is kept from each save.
+    pub(crate) fn live_session_ttl(&self) -> Duration {
+        self.window + self.refresh()
+    }
+
+    /// How long an event (and the mark of one trimmed away) is kept after it
+    /// was sent: longer than any session that may be owed it.
+    pub(crate) fn history_ttl(&self) -> Duration {
+        self.live_session_ttl() + UNNOTICED
     }
 }
 
@@ -219,6 +251,23 @@ mod tests {
         assert_eq!(odd, Asked::default());
         let long = Asked::of(Some(&json!({"pid": "p".repeat(65)})));
         assert_eq!(long.pid, None);
+    }
+
+    #[test]
+    fn the_history_outlives_every_session_that_may_be_owed_it() {
+        for secs in [1, 5, 120, 3600] {
+            let config = RecoveryConfig {
+                window: Duration::from_secs(secs),
+                max_events: 10,
+            };
+            assert!(config.refresh() >= Duration::from_secs(1));
+            assert!(
+                config.refresh() < config.live_session_ttl(),
+                "saved again before it expires"
+            );
+            assert!(config.live_session_ttl() >= config.window);
+            assert!(config.history_ttl() >= config.live_session_ttl() + UNNOTICED);
+        }
     }
 
     #[test]

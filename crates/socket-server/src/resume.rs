@@ -4,8 +4,6 @@
 //! come back. The token always decides first: a `pid` only ever restores the
 //! same user's state, and a revoked login session's `pid` restores nothing.
 
-use std::time::Duration;
-
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::{ConnectAnswer, DisconnectReason};
 use socketioxide::{ProtocolVersion, SocketIo};
@@ -45,7 +43,7 @@ pub(crate) async fn on_handshake(
         return;
     }
     let recovered = match &asked.pid {
-        Some(pid) => resume(state, identity, pid, asked.offset).await,
+        Some(pid) => resume(state, socket, identity, pid, asked.offset).await,
         None => None,
     };
     state.metrics.recovery(match (&asked.pid, &recovered) {
@@ -59,11 +57,20 @@ pub(crate) async fn on_handshake(
             session.public_sid.clone(),
             session.since,
         ),
-        None => (
-            uuid::Uuid::new_v4().simple().to_string(),
-            socket.id.as_str().to_owned(),
-            state.backplane.current_offset().await.unwrap_or(0),
-        ),
+        None => {
+            // Where its history starts; unknown while Redis is away: then no
+            // `pid` (the socket works, without recovery), never a start at 0
+            // that would replay the whole history to it later.
+            let Ok(since) = state.backplane.current_offset().await else {
+                tracing::debug!("recovery not offered to a socket: Redis unavailable");
+                return;
+            };
+            (
+                uuid::Uuid::new_v4().simple().to_string(),
+                socket.id.as_str().to_owned(),
+                since,
+            )
+        }
     };
     socket.extensions.insert(ConnectAnswer {
         sid: public_sid.clone(),
@@ -94,13 +101,14 @@ pub(crate) async fn on_handshake(
 /// offset it missed them after.
 async fn resume(
     state: &AppState,
+    socket: &SocketRef,
     identity: &Identity,
     pid: &str,
     offset: Option<u64>,
 ) -> Option<(Session, Vec<Missed>, u64)> {
     let mut session = state
         .backplane
-        .take_session(pid, &identity.username)
+        .take_session(pid, &identity.username, socket.id.as_str())
         .await
         .ok()
         .flatten()?;
@@ -148,8 +156,8 @@ pub(crate) async fn on_connected(state: &AppState, socket: &SocketRef) {
 }
 
 /// Keeps the session of a recovering socket as it is now (after a join, a
-/// leave, a reauth), for as long as it could come back: until its token
-/// expires, then the recovery window.
+/// leave, a reauth): for the window and one refresh, saved again every
+/// refresh while connected ([`keep_sessions`]).
 pub(crate) async fn save(state: &AppState, socket: &SocketRef) {
     let (Some(config), Some(recoverable), Some(identity)) = (
         state.backplane.recovery(),
@@ -158,12 +166,35 @@ pub(crate) async fn save(state: &AppState, socket: &SocketRef) {
     ) else {
         return;
     };
-    let lives = u64::try_from(identity.expires_at.saturating_sub(claims::unix_now())).unwrap_or(0);
-    let ttl = Duration::from_secs(lives) + config.window;
+    let session = session_of(socket, &recoverable, &identity);
     state
         .backplane
-        .save_session(&session_of(socket, &recoverable, &identity), ttl)
+        .save_sessions(
+            &[(socket.id.as_str().to_owned(), session)],
+            config.live_session_ttl(),
+        )
         .await;
+}
+
+/// While the server runs: the sessions of its connected recovering sockets
+/// are saved again every refresh, so that a node that dies without a word
+/// leaves them for at most the window and one refresh — never past the
+/// history they may be owed — and a transport that died unseen can still
+/// come back.
+pub(crate) async fn keep_sessions(backplane: Backplane, io: SocketIo) {
+    let (Some(config), Some(namespace)) = (backplane.recovery(), io.of("/")) else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(config.refresh());
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let sockets = namespace.clone().within(RECOVERY_ROOM).sockets();
+        backplane
+            .save_sessions(&sessions_of(&sockets), config.live_session_ttl())
+            .await;
+    }
 }
 
 /// At a disconnect: a socket that lost its transport may come back within the
@@ -183,34 +214,48 @@ pub(crate) async fn on_disconnect(state: &AppState, socket: &SocketRef, reason: 
         | DisconnectReason::HeartbeatTimeout
         | DisconnectReason::ClosingServer => {
             let session = session_of(socket, &recoverable, &identity);
-            state.backplane.save_session(&session, config.window).await;
+            state
+                .backplane
+                .save_sessions(&[(socket.id.as_str().to_owned(), session)], config.window)
+                .await;
         }
-        _ => state.backplane.forget_session(&recoverable.pid).await,
+        _ => {
+            state
+                .backplane
+                .forget_session(&recoverable.pid, socket.id.as_str())
+                .await;
+        }
     }
 }
 
 /// At a graceful shutdown, before the transports close (socketioxide's close
 /// runs no disconnect handler): every recovering socket's session is kept for
-/// the window from now, as after any lost transport — not for the rest of its
-/// token's life, past which a client must not come back as recovered (the
-/// history it would be owed may be gone).
+/// the window from now, as after any lost transport — not longer, past which
+/// a client must not come back as recovered (the history it would be owed may
+/// be gone).
 pub(crate) async fn on_shutdown(backplane: &Backplane, io: &SocketIo) {
     let (Some(config), Some(namespace)) = (backplane.recovery(), io.of("/")) else {
         return;
     };
-    let mut saves = tokio::task::JoinSet::new();
-    for socket in namespace.within(RECOVERY_ROOM).sockets() {
-        let (Some(recoverable), Some(identity)) = (
-            socket.extensions.get::<Recoverable>(),
-            socket.extensions.get::<Identity>(),
-        ) else {
-            continue;
-        };
-        let session = session_of(&socket, &recoverable, &identity);
-        let backplane = backplane.clone();
-        saves.spawn(async move { backplane.save_session(&session, config.window).await });
-    }
-    while saves.join_next().await.is_some() {}
+    let sockets = namespace.within(RECOVERY_ROOM).sockets();
+    backplane
+        .save_sessions(&sessions_of(&sockets), config.window)
+        .await;
+}
+
+/// The sessions of `sockets` as they are now, each with its owner.
+fn sessions_of(sockets: &[SocketRef]) -> Vec<(String, Session)> {
+    sockets
+        .iter()
+        .filter_map(|socket| {
+            let recoverable = socket.extensions.get::<Recoverable>()?;
+            let identity = socket.extensions.get::<Identity>()?;
+            Some((
+                socket.id.as_str().to_owned(),
+                session_of(socket, &recoverable, &identity),
+            ))
+        })
+        .collect()
 }
 
 fn session_of(socket: &SocketRef, recoverable: &Recoverable, identity: &Identity) -> Session {

@@ -14,8 +14,23 @@ pub(super) struct LocalHistory {
     config: RecoveryConfig,
     /// Held while an event is given its offset and emitted.
     pub(super) history: tokio::sync::Mutex<History>,
-    sessions: Mutex<HashMap<String, (Session, Instant)>>,
+    sessions: Mutex<Sessions>,
     last_size: std::sync::atomic::AtomicU64,
+}
+
+/// Sessions by `pid`, each with the socket that owns it and until when it is
+/// kept.
+#[derive(Debug, Default)]
+struct Sessions {
+    by_pid: HashMap<String, Kept>,
+    swept: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Kept {
+    session: Session,
+    owner: String,
+    until: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -30,9 +45,9 @@ pub(super) struct History {
 #[derive(Debug, Default)]
 struct Target {
     entries: VecDeque<(Instant, Arc<Missed>)>,
-    /// The newest offset dropped to keep the count: a client from before it
-    /// cannot be given everything.
-    trimmed: u64,
+    /// The newest offset dropped to keep the count, and when: a client from
+    /// before it cannot be given everything.
+    trimmed: Option<(u64, Instant)>,
 }
 
 impl LocalHistory {
@@ -57,7 +72,7 @@ impl LocalHistory {
             let Some(target) = history.targets.get(name) else {
                 continue;
             };
-            if target.trimmed > after {
+            if target.trimmed.is_some_and(|(trimmed, _)| trimmed > after) {
                 return None;
             }
             for (_, entry) in target.entries.iter().rev() {
@@ -70,29 +85,62 @@ impl LocalHistory {
         Some(missed.into_values().collect())
     }
 
-    pub(super) fn save(&self, session: Session, ttl: std::time::Duration) {
+    /// Keeps `sessions` for `ttl`, each unless another socket took it.
+    pub(super) fn save(&self, sessions: &[(String, Session)], ttl: std::time::Duration) {
         let now = Instant::now();
-        let mut sessions = self.sessions();
-        sessions.retain(|_, (_, until)| *until > now);
-        sessions.insert(session.pid.clone(), (session, now + ttl));
+        let mut kept = self.sessions();
+        // At most once a second: what expired goes.
+        if kept
+            .swept
+            .is_none_or(|swept| now.duration_since(swept) >= std::time::Duration::from_secs(1))
+        {
+            kept.swept = Some(now);
+            kept.by_pid.retain(|_, kept| kept.until > now);
+        }
+        for (owner, session) in sessions {
+            if let Some(now_kept) = kept.by_pid.get(&session.pid)
+                && now_kept.owner != *owner
+                && now_kept.until > now
+            {
+                continue;
+            }
+            kept.by_pid.insert(
+                session.pid.clone(),
+                Kept {
+                    session: session.clone(),
+                    owner: owner.clone(),
+                    until: now + ttl,
+                },
+            );
+        }
     }
 
-    /// The session of `pid` if it is `user`'s and still kept (then taken);
-    /// another user's stays where it is.
-    pub(super) fn take(&self, pid: &str, user: &str) -> Option<Session> {
+    /// The session of `pid` if it is `user`'s and still kept, taken by the
+    /// socket `taker` (only it saves the session from now on); another
+    /// user's stays untouched.
+    pub(super) fn take(&self, pid: &str, user: &str, taker: &str) -> Option<Session> {
         let mut sessions = self.sessions();
-        let (session, until) = sessions.get(pid)?;
-        if session.user != user || *until <= Instant::now() {
+        let kept = sessions.by_pid.get_mut(pid)?;
+        if kept.session.user != user || kept.until <= Instant::now() {
             return None;
         }
-        sessions.remove(pid).map(|(session, _)| session)
+        taker.clone_into(&mut kept.owner);
+        Some(kept.session.clone())
     }
 
-    pub(super) fn forget(&self, pid: &str) {
-        self.sessions().remove(pid);
+    /// Forgets the session of `pid` if `owner` still owns it.
+    pub(super) fn forget(&self, pid: &str, owner: &str) {
+        let mut sessions = self.sessions();
+        if sessions
+            .by_pid
+            .get(pid)
+            .is_some_and(|kept| kept.owner == owner)
+        {
+            sessions.by_pid.remove(pid);
+        }
     }
 
-    fn sessions(&self) -> MutexGuard<'_, HashMap<String, (Session, Instant)>> {
+    fn sessions(&self) -> MutexGuard<'_, Sessions> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -119,7 +167,7 @@ impl History {
             self.size += 1;
             while target.entries.len() > config.max_events {
                 if let Some((_, dropped)) = target.entries.pop_front() {
-                    target.trimmed = dropped.offset;
+                    target.trimmed = Some((dropped.offset, now));
                     self.size -= 1;
                 }
             }
@@ -128,8 +176,9 @@ impl History {
         self.last
     }
 
-    /// At most once a second: entries older than the window go (no client
-    /// that may still come back missed them), and targets left empty.
+    /// At most once a second: entries kept longer than the history's time go
+    /// (no session that may be owed them is left), and targets left empty
+    /// once the mark of their trimmed entries is that old too.
     fn sweep(&mut self, config: &RecoveryConfig, now: Instant) {
         if self
             .swept
@@ -138,17 +187,24 @@ impl History {
             return;
         }
         self.swept = Some(now);
+        let keep = config.history_ttl();
         let size = &mut self.size;
         self.targets.retain(|_, target| {
             while target
                 .entries
                 .front()
-                .is_some_and(|(at, _)| now.duration_since(*at) > config.window)
+                .is_some_and(|(at, _)| now.duration_since(*at) > keep)
             {
                 target.entries.pop_front();
                 *size -= 1;
             }
-            !target.entries.is_empty() || target.trimmed > 0
+            if target
+                .trimmed
+                .is_some_and(|(_, at)| now.duration_since(at) > keep)
+            {
+                target.trimmed = None;
+            }
+            !target.entries.is_empty() || target.trimmed.is_some()
         });
     }
 }
@@ -226,8 +282,37 @@ mod tests {
         assert_eq!(history.current().await, 7);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_target_and_its_trimmed_mark_go_once_no_session_can_be_owed_them() {
+        let config = RecoveryConfig {
+            window: Duration::from_secs(5),
+            max_events: 1,
+        };
+        let history = LocalHistory::new(config);
+        {
+            let mut h = history.history.lock().await;
+            h.record(&config, &["room:r".into()], "e1", &data());
+            h.record(&config, &["room:r".into()], "e2", &data());
+        }
+        assert!(
+            history.missed(&["room:r".into()], 0).await.is_none(),
+            "e1 trimmed"
+        );
+        tokio::time::advance(config.history_ttl() - Duration::from_secs(1)).await;
+        {
+            let mut h = history.history.lock().await;
+            h.record(&config, &["other".into()], "e3", &data());
+            assert!(h.targets.contains_key("room:r"), "still owed to someone");
+        }
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let mut h = history.history.lock().await;
+        h.record(&config, &["other".into()], "e4", &data());
+        assert!(!h.targets.contains_key("room:r"), "gone, mark and all");
+        assert_eq!(h.size, 1);
+    }
+
     #[test]
-    fn a_session_is_taken_once_and_only_in_time() {
+    fn a_session_is_taken_by_one_socket_and_only_in_time() {
         let history = LocalHistory::new(RecoveryConfig {
             window: Duration::from_secs(120),
             max_events: 10,
@@ -240,11 +325,34 @@ mod tests {
             rooms: Vec::new(),
             since: 0,
         };
-        history.save(session.clone(), Duration::from_secs(60));
-        assert_eq!(history.take("p", "b"), None, "another user's");
-        assert_eq!(history.take("p", "a"), Some(session.clone()), "still there");
-        assert_eq!(history.take("p", "a"), None, "once");
-        history.save(session, Duration::ZERO);
-        assert_eq!(history.take("p", "a"), None, "too late");
+        history.save(&[("old".into(), session.clone())], Duration::from_secs(60));
+        assert_eq!(history.take("p", "b", "x"), None, "another user's");
+        assert_eq!(
+            history.take("p", "a", "new"),
+            Some(session.clone()),
+            "still there"
+        );
+        let mut stale = session.clone();
+        stale.rooms = vec!["left:since".into()];
+        history.save(&[("old".into(), stale)], Duration::from_secs(60));
+        assert_eq!(
+            history.take("p", "a", "newer"),
+            Some(session.clone()),
+            "the socket it was taken from writes it no more"
+        );
+        history.save(&[("newer".into(), session.clone())], Duration::ZERO);
+        assert_eq!(history.take("p", "a", "x"), None, "too late");
+        history.save(
+            &[("anyone".into(), session.clone())],
+            Duration::from_secs(60),
+        );
+        assert_eq!(history.take("p", "a", "taker"), Some(session.clone()));
+        history.forget("p", "anyone");
+        assert!(
+            history.take("p", "a", "taker").is_some(),
+            "not the owner's to forget"
+        );
+        history.forget("p", "taker");
+        assert_eq!(history.take("p", "a", "x"), None, "forgotten");
     }
 }

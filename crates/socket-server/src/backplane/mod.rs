@@ -273,49 +273,57 @@ impl Backplane {
         }
     }
 
-    /// Keeps a recovering socket's session for `ttl`.
-    pub(crate) async fn save_session(&self, session: &Session, ttl: std::time::Duration) {
+    /// Keeps `sessions` (each with the socket that owns it: the internal
+    /// id) for `ttl`, unless another socket took one meanwhile.
+    pub(crate) async fn save_sessions(
+        &self,
+        sessions: &[(String, Session)],
+        ttl: std::time::Duration,
+    ) {
         let saved = match &self.mode {
             Mode::Local {
                 history: Some(history),
                 ..
             } => {
-                history.save(session.clone(), ttl);
+                history.save(sessions, ttl);
                 Ok(())
             }
             Mode::Local { history: None, .. } => Ok(()),
-            Mode::Redis(redis) => redis.save_session(session, ttl).await,
+            Mode::Redis(redis) => redis.save_sessions(sessions, ttl).await,
         };
         if saved.is_err() {
-            tracing::debug!("a recovery session could not be kept (Redis unavailable)");
+            tracing::debug!("recovery sessions could not be kept (Redis unavailable)");
         }
     }
 
-    /// The session of `pid`, taken (once) if it is `user`'s.
+    /// The session of `pid`, taken by the socket `taker` if it is `user`'s:
+    /// from then on only `taker` saves it.
     pub(crate) async fn take_session(
         &self,
         pid: &str,
         user: &str,
+        taker: &str,
     ) -> Result<Option<Session>, Unavailable> {
         match &self.mode {
             Mode::Local {
                 history: Some(history),
                 ..
-            } => Ok(history.take(pid, user)),
+            } => Ok(history.take(pid, user, taker)),
             Mode::Local { history: None, .. } => Ok(None),
-            Mode::Redis(redis) => redis.take_session(pid, user).await,
+            Mode::Redis(redis) => redis.take_session(pid, user, taker).await,
         }
     }
 
-    /// Forgets the session of `pid` (its socket was ended on purpose).
-    pub(crate) async fn forget_session(&self, pid: &str) {
+    /// Forgets the session of `pid` (its socket `owner` was ended on
+    /// purpose), unless another socket took it.
+    pub(crate) async fn forget_session(&self, pid: &str, owner: &str) {
         match &self.mode {
             Mode::Local {
                 history: Some(history),
                 ..
-            } => history.forget(pid),
+            } => history.forget(pid, owner),
             Mode::Local { history: None, .. } => {}
-            Mode::Redis(redis) => redis.forget_session(pid).await,
+            Mode::Redis(redis) => redis.forget_session(pid, owner).await,
         }
     }
 

@@ -464,12 +464,16 @@ impl RedisBackplane {
             .map_err(|_| Unavailable)
     }
 
-    pub(super) async fn save_session(
+    pub(super) async fn save_sessions(
         &self,
-        session: &crate::recovery::Session,
+        sessions: &[(String, crate::recovery::Session)],
         ttl: Duration,
     ) -> Result<(), Unavailable> {
-        super::redis_history::RedisHistory::save(&mut self.pubsub.connection(), session, ttl)
+        let Some(history) = &self.history else {
+            return Ok(());
+        };
+        history
+            .save(&mut self.pubsub.connection(), sessions, ttl)
             .await
             .map_err(|_| Unavailable)
     }
@@ -478,15 +482,23 @@ impl RedisBackplane {
         &self,
         pid: &str,
         user: &str,
+        taker: &str,
     ) -> Result<Option<crate::recovery::Session>, Unavailable> {
-        super::redis_history::RedisHistory::take(&mut self.pubsub.connection(), pid, user)
+        let Some(history) = &self.history else {
+            return Ok(None);
+        };
+        history
+            .take(&mut self.pubsub.connection(), pid, user, taker)
             .await
             .map_err(|_| Unavailable)
     }
 
-    pub(super) async fn forget_session(&self, pid: &str) {
-        let _ =
-            super::redis_history::RedisHistory::forget(&mut self.pubsub.connection(), pid).await;
+    pub(super) async fn forget_session(&self, pid: &str, owner: &str) {
+        if let Some(history) = &self.history {
+            let _ = history
+                .forget(&mut self.pubsub.connection(), pid, owner)
+                .await;
+        }
     }
 
     pub(super) async fn presence_summary(&self) -> Result<Summary, Unavailable> {

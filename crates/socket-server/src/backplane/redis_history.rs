@@ -1,8 +1,9 @@
 //! Recovery in the scaled mode: the history of events per target as Redis
 //! streams (`authbridge:history:{target}`, entry id = offset, bounded by
-//! count, expiring when idle for the window), one counter giving offsets, and
-//! the sessions of disconnected sockets (`authbridge:recovery:{pid}`), so a
-//! client recovers on any node, and after a node's restart.
+//! count, expiring when idle for [`RecoveryConfig::history_ttl`]), one counter
+//! giving offsets, and the sessions of recovering sockets
+//! (`authbridge:recovery:{pid}`, a hash: the session and the socket that owns
+//! it), so a client recovers on any node, and after a node's restart.
 //!
 //! An event gets its offset, enters the history and is published on the
 //! event channel in one script: offsets rise in the order Redis relays the
@@ -20,8 +21,8 @@ const STREAM_PREFIX: &str = "authbridge:history:";
 const TRIMMED_PREFIX: &str = "authbridge:history:trimmed:";
 const SESSION_PREFIX: &str = "authbridge:recovery:";
 
-/// KEYS[1]: the offset counter. ARGV: the most events per target, the window
-/// in ms, the channel, the published payload after its offset, the entry,
+/// KEYS[1]: the offset counter. ARGV: the most events per target, how long
+/// the history is kept in ms, the channel, the published payload after its offset, the entry,
 /// then the targets. Returns the offset and how many nodes got it.
 const RECORD_AND_PUBLISH: &str = r#"
 local offset = redis.call('INCR', KEYS[1])
@@ -40,15 +41,43 @@ local receivers = redis.call('PUBLISH', ARGV[3], '{"offset":' .. offset .. ',' .
 return {offset, receivers}
 "#;
 
-/// Takes a session (KEYS[1]) when it is the user's (ARGV[1]).
+/// Takes a session (KEYS[1]) when it is the user's (ARGV[1]): the socket
+/// ARGV[2] owns it from now on, so the one it was taken from (a transport
+/// that died unseen on another node) can no longer write it.
 const TAKE: &str = r"
-local json = redis.call('GET', KEYS[1])
+local json = redis.call('HGET', KEYS[1], 's')
 if json and cjson.decode(json).user == ARGV[1] then
-  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'o', ARGV[2])
   return json
 end
 return false
 ";
+
+/// Saves sessions (KEYS) unless another socket owns them now. ARGV: the time
+/// to keep them in ms, then an owner and a session per key.
+const SAVE: &str = r"
+local ttl = ARGV[1]
+for i, key in ipairs(KEYS) do
+  local owner = ARGV[2 * i]
+  local now = redis.call('HGET', key, 'o')
+  if not now or now == owner then
+    redis.call('HSET', key, 'o', owner, 's', ARGV[2 * i + 1])
+    redis.call('PEXPIRE', key, ttl)
+  end
+end
+return 0
+";
+
+/// Deletes a session (KEYS[1]) if the socket ARGV[1] still owns it.
+const FORGET: &str = r"
+if redis.call('HGET', KEYS[1], 'o') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// Sessions saved in one script call.
+const SAVE_BATCH: usize = 500;
 
 /// What an event is kept as in a stream entry.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -61,6 +90,9 @@ struct Kept<'a> {
 pub(super) struct RedisHistory {
     config: RecoveryConfig,
     script: Script,
+    save: Script,
+    take: Script,
+    forget: Script,
 }
 
 impl RedisHistory {
@@ -68,6 +100,9 @@ impl RedisHistory {
         Self {
             config,
             script: Script::new(RECORD_AND_PUBLISH),
+            save: Script::new(SAVE),
+            take: Script::new(TAKE),
+            forget: Script::new(FORGET),
         }
     }
 
@@ -87,7 +122,7 @@ impl RedisHistory {
         invocation
             .key(OFFSET)
             .arg(self.config.max_events)
-            .arg(u64::try_from(self.config.window.as_millis()).unwrap_or(u64::MAX))
+            .arg(millis(self.config.history_ttl()))
             .arg(channel)
             .arg(payload_rest)
             .arg(kept);
@@ -179,40 +214,63 @@ impl RedisHistory {
         }
     }
 
+    /// Saves `sessions` (each with the socket that owns it) unless another
+    /// socket took them meanwhile.
     pub(super) async fn save(
+        &self,
         conn: &mut ConnectionManager,
-        session: &Session,
+        sessions: &[(String, Session)],
         ttl: std::time::Duration,
     ) -> redis::RedisResult<()> {
-        let json = serde_json::to_string(session).unwrap_or_default();
-        redis::cmd("SET")
-            .arg(format!("{SESSION_PREFIX}{}", session.pid))
-            .arg(json)
-            .arg("PX")
-            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
-            .query_async(conn)
-            .await
+        for batch in sessions.chunks(SAVE_BATCH) {
+            let mut invocation = self.save.prepare_invoke();
+            invocation.arg(millis(ttl).max(1));
+            for (owner, session) in batch {
+                invocation
+                    .key(format!("{SESSION_PREFIX}{}", session.pid))
+                    .arg(owner)
+                    .arg(serde_json::to_string(session).unwrap_or_default());
+            }
+            invocation.invoke_async::<()>(conn).await?;
+        }
+        Ok(())
     }
 
-    /// The session of `pid` if it is `user`'s, taken (a `pid` recovers once;
-    /// the recovered socket stores itself again); another user's stays.
+    /// The session of `pid` if it is `user`'s, taken by the socket `taker`
+    /// (which saves it as its own once connected); another user's stays
+    /// untouched.
     pub(super) async fn take(
+        &self,
         conn: &mut ConnectionManager,
         pid: &str,
         user: &str,
+        taker: &str,
     ) -> redis::RedisResult<Option<Session>> {
-        let json: Option<String> = Script::new(TAKE)
+        let json: Option<String> = self
+            .take
             .key(format!("{SESSION_PREFIX}{pid}"))
             .arg(user)
+            .arg(taker)
             .invoke_async(conn)
             .await?;
         Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
     }
 
-    pub(super) async fn forget(conn: &mut ConnectionManager, pid: &str) -> redis::RedisResult<()> {
-        redis::cmd("DEL")
-            .arg(format!("{SESSION_PREFIX}{pid}"))
-            .query_async(conn)
+    /// Forgets the session of `pid` if `owner` still owns it.
+    pub(super) async fn forget(
+        &self,
+        conn: &mut ConnectionManager,
+        pid: &str,
+        owner: &str,
+    ) -> redis::RedisResult<()> {
+        self.forget
+            .key(format!("{SESSION_PREFIX}{pid}"))
+            .arg(owner)
+            .invoke_async(conn)
             .await
     }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
