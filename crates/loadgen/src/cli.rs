@@ -1,4 +1,7 @@
 //! The command line: one scenario and its options (lexopt, by hand).
+//!
+//! Long on purpose (~550 lines, a sixth of it tests): the usage text and one
+//! parser for every scenario's options, kept together so they cannot drift.
 
 use std::ffi::OsString;
 use std::time::Duration;

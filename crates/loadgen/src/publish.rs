@@ -6,6 +6,10 @@
 //! second, API and delivery latency, server CPU per publication; every
 //! delivery is counted by the socket that got it and checked against what
 //! the publications reached and what the API said it reached.
+//!
+//! Long on purpose (~790 lines, a third of it tests): one scenario whose
+//! driver, workers and report share private state (what was sent, what each
+//! socket counted); the parts used by other scenarios live in their modules.
 
 use std::fmt::Write as _;
 use std::sync::Arc;

@@ -1,5 +1,8 @@
 //! The checks serde cannot express: each refusal names the key (or its
 //! variable), never a secret's value.
+//!
+//! Long on purpose (~500 lines): one check per key of the schema, together,
+//! so a reader finds every rule of a key in one place.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 

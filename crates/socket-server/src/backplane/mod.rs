@@ -15,6 +15,10 @@
 //! Each capability a mode changes is one operation here: broadcasting and
 //! publishing an envelope, presence, idempotency, readiness, the background
 //! set-up, the metrics the mode adds.
+//!
+//! Long on purpose (~470 lines): it is the seam, one method per capability,
+//! each a `match` over the two modes that hands the work to `local`, `redis`,
+//! `presence` and the history modules; splitting it would split the seam.
 
 mod local;
 mod local_history;
