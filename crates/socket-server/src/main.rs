@@ -20,10 +20,11 @@ const USAGE: &str = "usage: socket-server [serve | healthcheck | publish … | -
                TARGET: user:NAME, session:SID, room:NAME or everyone; JSON
                defaults to null";
 
-/// jemalloc, built with its background threads on: they give freed pages back to
-/// the system (after a wave of connections closes, RSS comes back down; glibc's
-/// malloc kept it), and it holds a connection in less memory and CPU than
-/// glibc's (docs/performance.md, the memory section).
+/// jemalloc: it holds a connection in less memory and CPU than glibc's malloc,
+/// and its background thread gives freed pages back to the system (after a wave
+/// of connections closes, RSS comes back down; glibc's malloc kept it) — run
+/// only while the server is idle ([`purge_in_background_when_idle`];
+/// docs/performance.md, the memory section).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -81,10 +82,65 @@ async fn serve() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     service::telemetry::init(settings.log.format);
     let app = Application::build(&settings).await?;
+    tokio::spawn(purge_in_background_when_idle());
     let keys = app.keys();
     service::reload_keys_on_sighup("socket-server", move |settings| keys.reload(settings));
     app.run_until_stopped().await?;
     Ok(())
+}
+
+/// jemalloc's background thread purges freed pages, but on a busy server it is
+/// one more thread competing for the cores — on two cores it was the tail of a
+/// burst of handshakes (p99 36–43 ms with it, 19–29 without:
+/// docs/performance.md) — and while the server works jemalloc purges in the
+/// threads that allocate anyway. So the thread runs only once the process has
+/// been idle (under a fifth of a core) for two seconds, and is stopped within
+/// a tenth of a second of work coming back. Where `/proc` cannot be read, it
+/// simply runs.
+async fn purge_in_background_when_idle() {
+    const WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+    /// `/proc` counts 100 clock ticks a second: over 2 in a window is busy.
+    const BUSY_TICKS: u64 = 2;
+    const QUIET_WINDOWS: u32 = 20;
+    let Ok(switch) = tikv_jemalloc_ctl::background_thread::mib() else {
+        return;
+    };
+    let mut windows = tokio::time::interval(WINDOW);
+    windows.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = cpu_ticks();
+    let mut quiet = 0_u32;
+    let mut running = switch.read().unwrap_or(false);
+    loop {
+        windows.tick().await;
+        let now = cpu_ticks();
+        let busy = matches!((last, now), (Some(before), Some(now)) if now.saturating_sub(before) > BUSY_TICKS);
+        last = now;
+        quiet = if busy { 0 } else { quiet.saturating_add(1) };
+        let wanted = quiet >= QUIET_WINDOWS || now.is_none();
+        if wanted == running {
+            continue;
+        }
+        // Stopping joins the thread: not on the runtime's own thread.
+        let switched = tokio::task::spawn_blocking(move || switch.write(wanted)).await;
+        if !matches!(switched, Ok(Ok(()))) {
+            tracing::warn!("jemalloc's background thread cannot be switched: left as it is");
+            return;
+        }
+        running = wanted;
+    }
+}
+
+/// The process's CPU time so far (user and system, all threads), in `/proc`'s
+/// clock ticks.
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command name, in parentheses: the state (field 3), …, utime
+    // (field 14) and stime (field 15).
+    let after_name = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = after_name.split(' ').skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user.saturating_add(system))
 }
 
 fn healthcheck() -> anyhow::Result<()> {
