@@ -5,10 +5,6 @@ use std::time::Duration;
 
 use crate::error::LoadError;
 
-/// Linux reports CPU times in clock ticks of `USER_HZ`, 100 on every
-/// mainstream architecture.
-const TICKS_PER_SECOND: u64 = 100;
-
 /// `VmRSS` of process `pid`, in bytes.
 pub fn rss_bytes(pid: u32) -> std::io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -36,28 +32,7 @@ pub fn cpu_time(pid: u32) -> std::io::Result<Duration> {
 /// User and system CPU time process `pid` has used so far, apart (10 ms
 /// resolution): on loopback the system share holds the kernel's TCP work
 /// on both ends of each write.
-pub fn cpu_times(pid: u32) -> std::io::Result<(Duration, Duration)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name (field 2) may hold spaces: count from its closing paren.
-    let after_name = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // Fields 14 (utime) and 15 (stime); `fields[0]` is field 3.
-    let ticks = |index: usize| {
-        fields
-            .get(index)
-            .and_then(|value| value.parse::<u64>().ok())
-    };
-    let time = |ticks: u64| Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND);
-    match (ticks(11), ticks(12)) {
-        (Some(user), Some(system)) => Ok((time(user), time(system))),
-        _ => Err(std::io::Error::other(format!(
-            "unreadable /proc/{pid}/stat"
-        ))),
-    }
-}
+pub use service::process::cpu_times;
 
 /// CPU time a process used between two readings.
 #[derive(Debug, Clone, Copy)]

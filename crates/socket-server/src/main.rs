@@ -99,21 +99,22 @@ async fn serve() -> anyhow::Result<()> {
 /// simply runs.
 async fn purge_in_background_when_idle() {
     const WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
-    /// `/proc` counts 100 clock ticks a second: over 2 in a window is busy.
-    const BUSY_TICKS: u64 = 2;
+    /// More CPU than this in a window (a fifth of a core) is work.
+    const BUSY: std::time::Duration = std::time::Duration::from_millis(20);
     const QUIET_WINDOWS: u32 = 20;
     let Ok(switch) = tikv_jemalloc_ctl::background_thread::mib() else {
         return;
     };
     let mut windows = tokio::time::interval(WINDOW);
     windows.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = cpu_ticks();
+    let mut last = cpu_time();
     let mut quiet = 0_u32;
     let mut running = switch.read().unwrap_or(false);
     loop {
         windows.tick().await;
-        let now = cpu_ticks();
-        let busy = matches!((last, now), (Some(before), Some(now)) if now.saturating_sub(before) > BUSY_TICKS);
+        let now = cpu_time();
+        let busy =
+            matches!((last, now), (Some(before), Some(now)) if now.saturating_sub(before) > BUSY);
         last = now;
         quiet = if busy { 0 } else { quiet.saturating_add(1) };
         let wanted = quiet >= QUIET_WINDOWS || now.is_none();
@@ -130,17 +131,10 @@ async fn purge_in_background_when_idle() {
     }
 }
 
-/// The process's CPU time so far (user and system, all threads), in `/proc`'s
-/// clock ticks.
-fn cpu_ticks() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // After the command name, in parentheses: the state (field 3), …, utime
-    // (field 14) and stime (field 15).
-    let after_name = stat.get(stat.rfind(')')? + 2..)?;
-    let mut fields = after_name.split(' ').skip(11);
-    let user: u64 = fields.next()?.parse().ok()?;
-    let system: u64 = fields.next()?.parse().ok()?;
-    Some(user.saturating_add(system))
+/// The process's CPU time so far (user and system, all threads).
+fn cpu_time() -> Option<std::time::Duration> {
+    let (user, system) = service::process::cpu_times(std::process::id()).ok()?;
+    Some(user + system)
 }
 
 fn healthcheck() -> anyhow::Result<()> {

@@ -18,6 +18,27 @@ fn socket_server() -> Command {
     command
 }
 
+/// The address of the `listening on` line on `child`'s stdout, within 10 s.
+fn listening_address(child: &mut std::process::Child) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, line) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for text in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(text);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let text = line
+            .recv_timeout(wait)
+            .expect("a `listening on` line within 10 s");
+        if let Some(addr) = text.strip_prefix("listening on http://") {
+            return addr.to_owned();
+        }
+    }
+}
+
 #[test]
 fn a_bad_worker_thread_count_is_refused_in_one_line() {
     for value in ["0", "many", "-1"] {
@@ -51,23 +72,7 @@ fn one_worker_thread_serves_on_the_current_thread_runtime() {
         .stderr(Stdio::null())
         .spawn()
         .expect("starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (lines, line) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for text in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines.send(text);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let addr = loop {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let text = line
-            .recv_timeout(wait)
-            .expect("a `listening on` line within 10 s");
-        if let Some(addr) = text.strip_prefix("listening on http://") {
-            break addr.to_owned();
-        }
-    };
+    let addr = listening_address(&mut child);
     let health = std::net::TcpStream::connect(&addr).and_then(|mut stream| {
         use std::io::{Read as _, Write as _};
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -140,23 +145,7 @@ fn the_allocator_purges_in_the_background_only_while_idle() {
         .spawn()
         .expect("starts");
     let pid = child.id();
-    let stdout = child.stdout.take().expect("stdout");
-    let (lines, line) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for text in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines.send(text);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let addr = loop {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let text = line
-            .recv_timeout(wait)
-            .expect("a `listening on` line within 10 s");
-        if let Some(addr) = text.strip_prefix("listening on http://") {
-            break addr.to_owned();
-        }
-    };
+    let addr = listening_address(&mut child);
 
     let idle_runs = eventually(Duration::from_secs(10), || purger_threads(pid) > 0);
 
