@@ -7,13 +7,12 @@ use bytes::Bytes;
 use engineioxide::Str;
 use engineioxide::handler::EngineIoHandler;
 use engineioxide::socket::{DisconnectReason as EIoDisconnectReason, Socket as EIoSocket};
-use futures_util::{FutureExt, TryFutureExt};
+use futures_util::FutureExt;
 
 use matchit::{Match, Router};
 use socketioxide_core::packet::{Packet, PacketData};
 use socketioxide_core::parser::{Parse, ParserState};
 use socketioxide_core::{Sid, Value};
-use tokio::sync::oneshot;
 
 use crate::{
     ProtocolVersion, SocketIo, SocketIoConfig,
@@ -30,6 +29,9 @@ pub struct Client<A: Adapter> {
     pub(crate) nsps: RwLock<HashMap<Str, Arc<Namespace<A>>>>,
     router: RwLock<Router<NamespaceCtr<A>>>,
     adapter_state: A::State,
+    /// authbridge patch (vendor/README.md, change 6): the sessions waiting for a
+    /// CONNECT, closed by one task after the connect timeout.
+    connect_deadlines: Arc<ConnectDeadlines<A>>,
 
     #[cfg(feature = "state")]
     pub(crate) state: state::TypeMap![Send + Sync],
@@ -51,6 +53,7 @@ impl<A: Adapter> Client<A> {
             nsps: RwLock::new(HashMap::new()),
             router: RwLock::new(Router::new()),
             adapter_state,
+            connect_deadlines: Arc::new(ConnectDeadlines::default()),
             #[cfg(feature = "state")]
             state,
         }
@@ -66,17 +69,26 @@ impl<A: Adapter> Client<A> {
         #[cfg(feature = "tracing")]
         tracing::debug!("auth: {:?}", auth);
         let protocol: ProtocolVersion = esocket.protocol.into();
+        let deadlines = self.connect_deadlines.clone();
         let connect = async move |ns: Arc<Namespace<A>>, esocket: Arc<EIoSocket<SocketData<A>>>| {
             if ns.connect(esocket.id, esocket.clone(), auth).await.is_ok() {
-                // cancel the connect timeout task for v5
-                if let Some(tx) = esocket.data.connect_recv_tx.lock().unwrap().take() {
-                    tx.send(()).ok();
-                }
+                // cancel the connect timeout
+                deadlines.remove(esocket.id);
             }
         };
 
         if let Some(ns) = self.get_ns(ns_path) {
-            tokio::spawn(connect(ns, esocket.clone()));
+            // authbridge patch (vendor/README.md, change 5): a CONNECT packet (v5)
+            // is handled in the transport's task until it has to wait, so the
+            // answer and what the connect handler emits leave in one write. The
+            // v4 implicit connection stays a task: it is started before the
+            // transport has sent the Engine.IO open packet.
+            match protocol {
+                ProtocolVersion::V5 => crate::run::run_or_spawn(connect(ns, esocket.clone())),
+                ProtocolVersion::V4 => {
+                    tokio::spawn(connect(ns, esocket.clone()));
+                }
+            }
         } else if let Ok(Match { value: ns_ctr, .. }) = self.router.read().unwrap().at(ns_path) {
             let path = Str::copy_from_slice(ns_path);
             let ns = ns_ctr.get_new_ns(path.clone(), &self.adapter_state, &self.config);
@@ -124,21 +136,13 @@ impl<A: Adapter> Client<A> {
         }
     }
 
-    /// Spawn a task that will close the socket if it is not connected to a namespace
-    /// after the [`SocketIoConfig::connect_timeout`] duration
+    /// Close the socket if it is not connected to a namespace after the
+    /// [`SocketIoConfig::connect_timeout`] duration
     fn spawn_connect_timeout_task(&self, socket: Arc<EIoSocket<SocketData<A>>>) {
         #[cfg(feature = "tracing")]
-        tracing::debug!("spawning connect timeout task");
-        let (tx, rx) = oneshot::channel();
-        socket.data.connect_recv_tx.lock().unwrap().replace(tx);
-
-        tokio::spawn(
-            tokio::time::timeout(self.config.connect_timeout, rx).map_err(move |_| {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("connect timeout for socket {}", socket.id);
-                socket.close(EIoDisconnectReason::TransportClose);
-            }),
-        );
+        tracing::debug!("starting the connect timeout");
+        self.connect_deadlines
+            .insert(socket, self.config.connect_timeout);
     }
 
     /// Adds a new namespace handler
@@ -212,10 +216,87 @@ impl<A: Adapter> Client<A> {
     }
 }
 
+/// authbridge patch (vendor/README.md, change 6): the connect timeout of every
+/// session waiting for its CONNECT, kept by one task, instead of a task, a timer
+/// and a oneshot channel per session.
+///
+/// A session is removed when it connects (or closes), so only the waiting ones
+/// are kept. The task runs while some are waiting and ends when none are; it
+/// closes a session at most `timeout / 10` after its deadline (it sleeps until
+/// the earliest deadline, but not for less than that).
+struct ConnectDeadlines<A: Adapter> {
+    state: Mutex<Waiting<A>>,
+}
+
+struct Waiting<A: Adapter> {
+    sockets: HashMap<Sid, (tokio::time::Instant, Arc<EIoSocket<SocketData<A>>>)>,
+    sweeping: bool,
+}
+
+impl<A: Adapter> Default for ConnectDeadlines<A> {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(Waiting {
+                sockets: HashMap::new(),
+                sweeping: false,
+            }),
+        }
+    }
+}
+
+impl<A: Adapter> ConnectDeadlines<A> {
+    fn insert(
+        self: &Arc<Self>,
+        socket: Arc<EIoSocket<SocketData<A>>>,
+        timeout: std::time::Duration,
+    ) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut state = self.state.lock().unwrap();
+        state.sockets.insert(socket.id, (deadline, socket));
+        if !state.sweeping {
+            state.sweeping = true;
+            tokio::spawn(self.clone().sweep(timeout / 10));
+        }
+    }
+
+    fn remove(&self, sid: Sid) {
+        self.state.lock().unwrap().sockets.remove(&sid);
+    }
+
+    async fn sweep(self: Arc<Self>, grain: std::time::Duration) {
+        let mut expired = Vec::new();
+        loop {
+            let now = tokio::time::Instant::now();
+            let next = {
+                let mut state = self.state.lock().unwrap();
+                state.sockets.retain(|_, (deadline, socket)| {
+                    let keep = *deadline > now;
+                    if !keep {
+                        expired.push(socket.clone());
+                    }
+                    keep
+                });
+                let next = state.sockets.values().map(|(deadline, _)| *deadline).min();
+                if next.is_none() && expired.is_empty() {
+                    state.sweeping = false;
+                    return;
+                }
+                next
+            };
+            for socket in expired.drain(..) {
+                #[cfg(feature = "tracing")]
+                tracing::debug!("connect timeout for socket {}", socket.id);
+                socket.close(EIoDisconnectReason::TransportClose);
+            }
+            if let Some(next) = next {
+                tokio::time::sleep_until(next.max(now + grain)).await;
+            }
+        }
+    }
+}
+
 pub struct SocketData<A: Adapter> {
     pub parser_state: ParserState,
-    /// Channel used to notify the socket that it has been connected to a namespace for v5
-    pub connect_recv_tx: Mutex<Option<oneshot::Sender<()>>>,
 
     /// Used to store the [`SocketIo`] instance so it can be accessed by any sockets
     pub io: OnceLock<SocketIo<A>>,
@@ -224,7 +305,6 @@ impl<A: Adapter> Default for SocketData<A> {
     fn default() -> Self {
         Self {
             parser_state: ParserState::default(),
-            connect_recv_tx: Mutex::new(None),
             io: OnceLock::new(),
         }
     }
@@ -233,7 +313,6 @@ impl<A: Adapter> fmt::Debug for SocketData<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SocketData")
             .field("parser_state", &self.parser_state)
-            .field("connect_recv_tx", &self.connect_recv_tx)
             .finish()
     }
 }
@@ -271,6 +350,9 @@ impl<A: Adapter> EngineIoHandler for Client<A> {
     fn on_disconnect(&self, socket: Arc<EIoSocket<SocketData<A>>>, reason: EIoDisconnectReason) {
         #[cfg(feature = "tracing")]
         tracing::debug!("eio socket disconnected");
+        // authbridge patch (change 6): a session closed before its CONNECT is not
+        // kept until its deadline.
+        self.connect_deadlines.remove(socket.id);
         let socks: Vec<_> = self
             .nsps
             .read()
@@ -488,6 +570,120 @@ mod test {
             .unwrap();
         // applied in case of ns timeout
         assert_eq!(res, Some(EIoDisconnectReason::TransportClose));
+    }
+
+    /// authbridge patch, change 5: a CONNECT whose middleware and handler do
+    /// not wait is carried out before `on_message` returns — no task — and a
+    /// transport that ends runs the disconnect handler before `on_disconnect`
+    /// returns. Fails with the spawning code: on this one-thread runtime the
+    /// spawned tasks cannot have run before the test yields.
+    #[tokio::test(flavor = "current_thread")]
+    async fn connect_and_disconnect_handlers_run_where_they_are_called() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let connected = Arc::new(AtomicBool::new(false));
+        let disconnected = Arc::new(AtomicBool::new(false));
+        let client = Arc::new(Client::new(
+            crate::SocketIoConfig::default(),
+            (),
+            #[cfg(feature = "state")]
+            Default::default(),
+        ));
+        let (on_connect, on_disconnect) = (connected.clone(), disconnected.clone());
+        client
+            .clone()
+            .add_ns("/".into(), move |s: crate::extract::SocketRef| {
+                let (connected, disconnected) = (on_connect.clone(), on_disconnect.clone());
+                async move {
+                    connected.store(true, Ordering::SeqCst);
+                    s.on_disconnect(move || {
+                        let disconnected = disconnected.clone();
+                        async move { disconnected.store(true, Ordering::SeqCst) }
+                    });
+                }
+            });
+        let sock = EIoSocket::new_dummy(Sid::new(), Box::new(|_, _| {}));
+        client.clone().on_connect(sock.clone());
+        client.on_message("0".into(), sock.clone());
+        assert!(connected.load(Ordering::SeqCst), "the connect handler ran");
+        assert!(client.get_ns("/").unwrap().get_socket(sock.id).is_ok());
+        client.on_disconnect(sock.clone(), EIoDisconnectReason::TransportClose);
+        assert!(
+            disconnected.load(Ordering::SeqCst),
+            "the disconnect handler ran"
+        );
+        assert!(client.get_ns("/").unwrap().get_socket(sock.id).is_err());
+    }
+
+    /// A close the server asks for keeps its disconnect handler in a task of its
+    /// own (the caller may hold locks the handler takes).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_server_side_disconnect_runs_its_handler_in_a_task() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let disconnected = Arc::new(AtomicBool::new(false));
+        let client = create_client();
+        let on_disconnect = disconnected.clone();
+        client
+            .clone()
+            .add_ns("/".into(), move |s: crate::extract::SocketRef| {
+                let disconnected = on_disconnect.clone();
+                async move {
+                    s.on_disconnect(move || {
+                        let disconnected = disconnected.clone();
+                        async move { disconnected.store(true, Ordering::SeqCst) }
+                    });
+                }
+            });
+        let sock = EIoSocket::new_dummy(Sid::new(), Box::new(|_, _| {}));
+        client.clone().on_connect(sock.clone());
+        client.on_message("0".into(), sock.clone());
+        let socket = client.get_ns("/").unwrap().get_socket(sock.id).unwrap();
+        socket.disconnect().unwrap();
+        assert!(!disconnected.load(Ordering::SeqCst));
+        tokio::task::yield_now().await;
+        assert!(disconnected.load(Ordering::SeqCst));
+    }
+
+    /// authbridge patch, change 6: one task keeps every connect timeout; it
+    /// closes the sessions that did not connect, forgets those that did or that
+    /// closed, and ends when none is waiting.
+    #[tokio::test]
+    async fn one_task_keeps_the_connect_timeouts() {
+        let client = create_client();
+        let (close_tx, mut close_rx) = mpsc::channel(8);
+        let socks: Vec<_> = (0..3)
+            .map(|_| {
+                let close_tx = close_tx.clone();
+                let close_fn = Box::new(move |sid, _| close_tx.try_send(sid).unwrap());
+                EIoSocket::new_dummy(Sid::new(), close_fn)
+            })
+            .collect();
+        for sock in &socks {
+            client.clone().on_connect(sock.clone());
+        }
+        assert_eq!(
+            client.connect_deadlines.state.lock().unwrap().sockets.len(),
+            3
+        );
+        client.on_message("0".into(), socks[0].clone());
+        client.on_disconnect(socks[1].clone(), EIoDisconnectReason::TransportClose);
+        // Only the session that neither connected nor closed is waiting.
+        tokio::task::yield_now().await;
+        assert_eq!(
+            client.connect_deadlines.state.lock().unwrap().sockets.len(),
+            1
+        );
+        let closed = tokio::time::timeout(CONNECT_TIMEOUT * 4, close_rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(closed, Some(socks[2].id));
+        tokio::time::timeout(CONNECT_TIMEOUT * 2, close_rx.recv())
+            .await
+            .unwrap_err();
+        let state = client.connect_deadlines.state.lock().unwrap();
+        assert!(
+            state.sockets.is_empty() && !state.sweeping,
+            "the task ended"
+        );
     }
 
     #[tokio::test]

@@ -359,6 +359,8 @@ mod errors;
 mod io;
 mod ns;
 mod parser;
+// authbridge patch (vendor/README.md, change 5).
+mod run;
 
 /// Socket.IO protocol version.
 /// It is accessible with the [`Socket::protocol`](socket::Socket) method or as an extractor

@@ -246,7 +246,16 @@ where
     ) -> Self {
         let config = &engine.config;
         let now = tokio::time::Instant::now();
+        // v4: the first ping goes at once, queued here behind the open packet (which
+        // `start` fed to the WebSocket unflushed: both leave in one write); the next
+        // one after `ping_interval`, its pong due within `ping_timeout`. (A timer at
+        // `now`, polled to send it, was a deadline earlier than any other: tokio
+        // wakes its driver for one, through an eventfd write, on every connection.)
+        let first_ping = heartbeat
+            && socket.protocol == ProtocolVersion::V4
+            && socket.outbox.try_send(smallvec![Packet::Ping]).is_ok();
         let deadline = match socket.protocol {
+            ProtocolVersion::V4 if first_ping => now + config.ping_timeout,
             ProtocolVersion::V4 => now,
             #[cfg(feature = "v3")]
             ProtocolVersion::V3 => now + config.ping_interval + config.ping_timeout,
@@ -256,10 +265,16 @@ where
         Self {
             timer: Box::pin(tokio::time::sleep_until(deadline)),
             beat: heartbeat.then_some(Heartbeat {
-                next_ping: now,
-                waiting: false,
+                next_ping: if first_ping {
+                    now + config.ping_interval
+                } else {
+                    now
+                },
+                waiting: first_ping,
             }),
-            flushing: false,
+            // What `start` fed to the WebSocket (the open packet) is flushed with the
+            // first packets.
+            flushing: true,
             closing: false,
             engine,
             socket,
@@ -581,7 +596,9 @@ where
 {
     let packet = Packet::Open(make_open_packet(TransportType::Websocket, sid, config));
     let packet: String = packet.into();
-    ws.send(Message::Text(packet.into())).await?;
+    // authbridge patch: buffered, not flushed: the connection's loop flushes it with
+    // the first ping (v4) or whatever else is queued first, in one write.
+    ws.feed(Message::Text(packet.into())).await?;
     Ok(())
 }
 
@@ -819,6 +836,34 @@ mod tests {
         assert_eq!(msg.unwrap().unwrap(), Message::text("2"));
         tokio::time::timeout(TIMEOUT, conn).await.unwrap().unwrap();
         assert!(engine.get_socket(socket.id).is_none());
+    }
+
+    /// authbridge patch: a new v4 WebSocket session's open packet and first ping
+    /// leave in one write, and the ping needs no timer (a deadline of `now` made
+    /// tokio wake its driver through an eventfd on every connection, and the ping
+    /// went out a tick later, in a write of its own). Fails with the ping sent
+    /// from a timer: the client's first read finds the open packet alone.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_open_packet_and_the_first_ping_leave_together() {
+        use tokio::io::AsyncReadExt;
+        let engine = engine(EngineIoConfig::default());
+        let (server, mut client) = tokio::io::duplex(4096);
+        let conn = tokio::spawn({
+            let engine = engine.clone();
+            let parts = Request::<()>::default().into_parts().0;
+            async move { on_init(engine, server, ProtocolVersion::V4, None, parts).await }
+        });
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(TIMEOUT, client.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let read = &buf[..n];
+        // Two unmasked text frames: `0{…}`, then `2`.
+        assert_eq!(&read[..3], &[0x81, read[1], b'0'], "the open packet first");
+        assert_eq!(n, 2 + read[1] as usize + 3, "and the ping in the same read");
+        assert_eq!(&read[n - 3..], &[0x81, 0x01, b'2']);
+        conn.abort();
     }
 
     /// authbridge patch: a WebSocket session is one task, whatever it does.

@@ -419,7 +419,9 @@ macro_rules! impl_handler_async {
                 )*
 
                 let fut = (self.clone())($($ty,)*);
-                tokio::spawn(fut);
+                // authbridge patch (vendor/README.md, change 5): run here until it
+                // has to wait; it is called right after the CONNECT answer was queued.
+                crate::run::run_or_spawn(fut);
             }
         }
     };

@@ -169,10 +169,22 @@ macro_rules! impl_handler_async {
 
                 let fut = (self.clone())($($ty,)*);
 
-                tokio::spawn(async move {
+                let fut = async move {
                     fut.await;
                     defer(s);
-                });
+                };
+                // authbridge patch (vendor/README.md, change 5): a socket whose
+                // transport ended (or whose client left the namespace) is closed from
+                // the transport's task, which holds no lock of the application: the
+                // handler runs there until it has to wait. A close asked for by the
+                // server (`disconnect`, shutdown) may come from code holding its own
+                // locks, so its handler stays a task of its own, as before.
+                match reason {
+                    DisconnectReason::ServerNSDisconnect | DisconnectReason::ClosingServer => {
+                        tokio::spawn(fut);
+                    }
+                    _ => crate::run::run_or_spawn(fut),
+                }
             }
         }
     };
