@@ -285,6 +285,11 @@ where
     pub(crate) fn start_upgrade(&self) {
         self.upgrading.store(true, Ordering::Relaxed);
     }
+    /// authbridge patch (vendor/README.md, change 8): an upgrade that failed before
+    /// the client switched: the session goes on polling.
+    pub(crate) fn cancel_upgrade(&self) {
+        self.upgrading.store(false, Ordering::Relaxed);
+    }
 
     /// Spawn the heartbeat job
     ///

@@ -81,13 +81,13 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         };
         match start(engine.clone(), conn, protocol, sid, parts).await {
             Ok((socket, ws, heartbeat)) => Some(Connection::new(engine, socket, ws, heartbeat)),
-            Err(Error::MultipleWebsocketRequests) => None,
+            // authbridge patch (vendor/README.md, change 8): a failed probe leaves the
+            // polling session as it was (`start` has undone the upgrade), as Node's
+            // engine.io does; `start` closes what must go (a failed new session, an
+            // upgrade that timed out).
             Err(_e) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(?sid, "ws closed with error: {_e}");
-                if let Some(sid) = sid {
-                    engine.close_session(sid, DisconnectReason::TransportError);
-                }
                 None
             }
         }
@@ -155,12 +155,15 @@ where
                 let mut ws = ws_init().await;
 
                 let upgrade_fut = upgrade_handshake::<H, S>(&socket, &mut ws);
-                match tokio::time::timeout(engine.config.upgrade_timeout, upgrade_fut)
+                let result = match tokio::time::timeout(engine.config.upgrade_timeout, upgrade_fut)
                     .with_cancellation_token(&socket.cancellation_token)
                     .await
                 {
-                    Some(Ok(res)) => res?,
+                    Some(Ok(res)) => res,
                     Some(Err(_)) => {
+                        // Abandoned (e.g. a proxy that never relays the 101): the
+                        // session goes, as upstream's (its heartbeat is paused while
+                        // upgrading).
                         #[cfg(feature = "tracing")]
                         tracing::debug!(?sid, "ws upgrade timed out, closing session");
                         engine.close_session(socket.id, DisconnectReason::TransportError);
@@ -171,6 +174,16 @@ where
                         tracing::debug!(?sid, "socket is being closed");
                         return Err(Error::Upgrade);
                     }
+                };
+                if let Err(e) = result {
+                    // authbridge patch (vendor/README.md, change 8): the probe failed
+                    // (closed, or not the expected packets) before the client
+                    // sent its upgrade packet, so the client is still polling: undo the
+                    // upgrade and keep the session, as Node's engine.io does. (Upstream
+                    // closed the session: a client closing while it probed, e.g. after
+                    // a refused CONNECT, then had its last requests answered 400.)
+                    socket.cancel_upgrade();
+                    return Err(e);
                 }
                 Ok((socket, ws, false))
             }
@@ -836,6 +849,63 @@ mod tests {
         assert_eq!(msg.unwrap().unwrap(), Message::text("2"));
         tokio::time::timeout(TIMEOUT, conn).await.unwrap().unwrap();
         assert!(engine.get_socket(socket.id).is_none());
+    }
+
+    /// authbridge patch, change 8: a WebSocket probe that fails before the client
+    /// sends its upgrade packet — closed by the client, or answered with something
+    /// else than the probe — leaves the polling session as it was: still there, no
+    /// longer upgrading, its packets served to the next polling request. Fails
+    /// with upstream's code: the session stays "upgrading", every poll answered
+    /// with a noop (and `new_req` closed it).
+    #[tokio::test]
+    async fn a_failed_probe_leaves_the_polling_session() {
+        let engine = engine(EngineIoConfig::default());
+        for close_the_probe in [true, false] {
+            let socket = engine.create_session(
+                ProtocolVersion::V4,
+                TransportType::Polling,
+                Request::<()>::default().into_parts().0,
+                true,
+            );
+            let (server, client) = tokio::io::duplex(1024);
+            let probe = tokio::spawn({
+                let (engine, sid) = (engine.clone(), socket.id);
+                let parts = Request::<()>::default().into_parts().0;
+                async move { on_init(engine, server, ProtocolVersion::V4, Some(sid), parts).await }
+            });
+            // The upgrade has begun (the noop that ends a waiting poll is queued).
+            while !socket.is_upgrading() {
+                tokio::task::yield_now().await;
+            }
+            let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+            if close_the_probe {
+                drop(client);
+            } else {
+                client.send(Message::text("4not a probe")).await.unwrap();
+            }
+            let result = tokio::time::timeout(TIMEOUT, probe).await.unwrap().unwrap();
+            assert!(result.is_err(), "the upgrade failed");
+            assert!(engine.get_socket(socket.id).is_some(), "the session is kept");
+            assert!(socket.is_http() && !socket.is_upgrading(), "and polls again");
+            socket.emit(Str::from("hello")).unwrap();
+            let response = tokio::time::timeout(
+                TIMEOUT,
+                crate::transport::polling::polling_req::<String, _>(
+                    engine.clone(),
+                    ProtocolVersion::V4,
+                    socket.id,
+                ),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            // The noop queued for a waiting poll, then the message.
+            assert_eq!(&body[..], b"6\x1e4hello");
+        }
     }
 
     /// authbridge patch: a new v4 WebSocket session's open packet and first ping
