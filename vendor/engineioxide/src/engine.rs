@@ -53,7 +53,8 @@ impl<H: EngineIoHandler> EngineIo<H> {
             protocol,
             transport,
             &self.config,
-            req,
+            // authbridge patch (vendor/README.md, change 11)
+            session_parts(req),
             close_fn,
             supports_binary,
         );
@@ -120,6 +121,51 @@ impl<H: EngineIoHandler> EngineIo<H> {
     }
 }
 
+/// authbridge patch (vendor/README.md, change 11): the headers that describe one
+/// HTTP request's transport — hop-by-hop (RFC 9110, 7.6.1), its body, the
+/// WebSocket handshake — rather than the client: a session does not keep them.
+const TRANSPORT_HEADERS: [http::HeaderName; 13] = [
+    http::header::CONNECTION,
+    http::HeaderName::from_static("keep-alive"),
+    http::HeaderName::from_static("proxy-connection"),
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
+    http::header::CONTENT_LENGTH,
+    http::header::CONTENT_TYPE,
+    http::header::SEC_WEBSOCKET_KEY,
+    http::header::SEC_WEBSOCKET_VERSION,
+    http::header::SEC_WEBSOCKET_EXTENSIONS,
+    http::header::SEC_WEBSOCKET_PROTOCOL,
+];
+
+/// authbridge patch (vendor/README.md, change 11): what a session keeps of the
+/// request that opened it, for its whole life (`Socket::req_parts`): everything
+/// but the transport's headers, in a header map sized for what is kept (the
+/// request's map is sized for every header the client sent). The values are
+/// moved, not copied.
+fn session_parts(mut req: Parts) -> Parts {
+    let headers = std::mem::take(&mut req.headers);
+    let kept = headers
+        .iter()
+        .filter(|(name, _)| !TRANSPORT_HEADERS.contains(name))
+        .count();
+    let mut session_headers = http::HeaderMap::with_capacity(kept);
+    let mut name = None;
+    for (next, value) in headers {
+        // `None`: another value of the header before.
+        if next.is_some() {
+            name = next;
+        }
+        if let Some(name) = name.as_ref().filter(|name| !TRANSPORT_HEADERS.contains(name)) {
+            session_headers.append(name.clone(), value);
+        }
+    }
+    req.headers = session_headers;
+    req
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
@@ -170,6 +216,47 @@ mod tests {
         assert_eq!(engine.sockets.read().unwrap().len(), 1);
         assert_eq!(socket.protocol, ProtocolVersion::V4);
         assert!(socket.is_http());
+    }
+
+    /// authbridge patch (vendor/README.md, change 11).
+    #[tokio::test]
+    async fn a_session_keeps_its_request_without_the_transport_headers() {
+        let engine = create_engine();
+        let (parts, ()) = Request::get("/engine.io/?EIO=4&transport=websocket&token=t")
+            .header("host", "example.org")
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-extensions", "permessage-deflate")
+            .header("authorization", "Bearer a")
+            .header("x-forwarded-for", "192.0.2.1")
+            .header("x-forwarded-for", "198.51.100.2")
+            .header("content-length", "0")
+            .header("origin", "https://app.example.org")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let socket = engine.create_session(ProtocolVersion::V4, TransportType::Websocket, parts, true);
+        let parts = &socket.req_parts;
+        assert_eq!(parts.uri, "/engine.io/?EIO=4&transport=websocket&token=t");
+        let headers: Vec<(&str, &str)> = parts
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("host", "example.org"),
+                ("authorization", "Bearer a"),
+                ("x-forwarded-for", "192.0.2.1"),
+                ("x-forwarded-for", "198.51.100.2"),
+                ("origin", "https://app.example.org"),
+            ]
+        );
+        // Sized for the five kept, not the eleven sent.
+        assert!(parts.headers.capacity() < 11, "capacity {}", parts.headers.capacity());
     }
 
     #[tokio::test]

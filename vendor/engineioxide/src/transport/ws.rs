@@ -58,20 +58,25 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
     sid: Option<Sid>,
     req: Request<R>,
 ) -> Result<Response<ResponseBody<B>>, Error> {
-    let (parts, body) = req.into_parts();
-    let req = Request::from_parts(parts.clone(), body);
-
-    let ws_key = parts
-        .headers
+    let mut req = req;
+    let ws_key = req
+        .headers()
         .get("Sec-WebSocket-Key")
         .ok_or(Error::InvalidWebSocketKey)?
         .clone();
+    // authbridge patch (vendor/README.md, change 11): the upgrade is taken from the
+    // request, and its parts go on without a copy (cloning them shared every kept
+    // header value for the session's whole life).
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let (parts, body) = req.into_parts();
 
     // authbridge patch: one task per WebSocket connection, for its whole life. What
     // only its start needs (the request, the upgrade, the handshakes) is boxed, and
     // freed once done: the task itself keeps only what the connection needs.
     let setup = Box::pin(async move {
-        let conn = match hyper::upgrade::on(req).await {
+        // Dropped where the request was before (`hyper::upgrade::on(req)`).
+        drop(body);
+        let conn = match on_upgrade.await {
             Ok(conn) => hyper_util::rt::TokioIo::new(conn),
             Err(_e) => {
                 #[cfg(feature = "tracing")]
