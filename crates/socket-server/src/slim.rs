@@ -5,6 +5,10 @@
 //! buffer (8–16 KiB), so keeping the parts would keep that buffer alive for as
 //! long as the socket lives. Fresh copies of what is kept let it go; and only
 //! the headers the transports need are kept (a browser sends a dozen more).
+//! Of these, the session keeps only those that are not the transport's own
+//! (`Host`, `Origin`, `X-Forwarded-For`): engineioxide drops `Upgrade`,
+//! `Connection` and the `Sec-WebSocket-*` once the handshake has read them
+//! (vendor/README.md, change 11).
 //! Cookies, in particular, never are: the browser sends the web-frontend's
 //! cookies to this port too (cookies are per host, not per port), and this
 //! server never needs them.
